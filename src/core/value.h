@@ -1,0 +1,74 @@
+/* Slot values: a no-op, or a batch of client commands.
+ *
+ * A command is opaque bytes to the core (the key-value layer gives them meaning) tagged
+ * with (client id, sequence) so that a retried command is recognised (DESIGN.md step 7).
+ * A batch is encoded once, when the leader makes it, and travels, persists and applies as
+ * those same bytes:
+ *
+ *   u32 count, then count times: u64 client_id, u64 sequence, u32 length, length bytes
+ *
+ * all little-endian. Every bound below is checked where input enters: a batch that breaks
+ * one is refused, never truncated. */
+#ifndef BALLOT_CORE_VALUE_H
+#define BALLOT_CORE_VALUE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* One client command's payload (a key-value operation) may be this large: a 64 KiB key,
+ * a 1 MiB value and room for the operation's framing. */
+#define COMMAND_BYTES_MAX ((uint32_t)(1024u * 1024u + 64u * 1024u + 256u))
+/* A batch holds at most this many commands ... */
+#define BATCH_COMMANDS_MAX 256u
+/* ... and at most this many encoded bytes (a lone command larger than the rest of the
+ * budget still travels alone, so this is at least one maximal command). */
+#define BATCH_BYTES_MAX            ((uint32_t)(4u * 1024u * 1024u))
+#define BATCH_HEADER_BYTES         4u
+#define BATCH_COMMAND_HEADER_BYTES 20u
+
+typedef enum value_kind {
+    VALUE_NOOP = 0,
+    VALUE_BATCH = 1,
+} value_kind_t;
+
+/* A value owns its bytes (heap) unless stated otherwise. A no-op has no bytes. */
+typedef struct value {
+    value_kind_t kind;
+    uint32_t size;
+    uint8_t *bytes;
+} value_t;
+
+typedef struct command {
+    uint64_t client_id;
+    uint64_t sequence;
+    uint32_t size;
+    const uint8_t *bytes; /* borrowed */
+} command_t;
+
+/* A read cursor over a batch's commands. */
+typedef struct batch_iter {
+    const uint8_t *bytes;
+    uint32_t size;
+    uint32_t offset;
+    uint32_t remaining;
+} batch_iter_t;
+
+value_t value_noop(void);
+/* Deep copy; false when out of memory. */
+bool value_copy(value_t *out, const value_t *in);
+void value_free(value_t *v);
+bool value_equal(const value_t *a, const value_t *b);
+
+/* Checks that bytes are a well-formed batch within every bound. */
+bool batch_validate(const uint8_t *bytes, uint32_t size);
+/* Bytes a batch of these commands takes. */
+uint64_t batch_encoded_bytes(const command_t *commands, uint32_t count);
+/* Encodes commands into a new BATCH value; false when out of memory or over a bound. */
+bool batch_encode(value_t *out, const command_t *commands, uint32_t count);
+/* The iterator assumes a batch that passed batch_validate. */
+void batch_iter_init(batch_iter_t *it, const value_t *batch);
+bool batch_iter_next(batch_iter_t *it, command_t *out);
+uint32_t batch_count(const value_t *batch);
+
+#endif
