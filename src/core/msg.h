@@ -143,6 +143,10 @@ typedef struct msg_read_index_reply {
     uint32_t leader;
 } msg_read_index_reply_t;
 
+typedef struct msg_rejoin {
+    uint64_t from_slot;
+} msg_rejoin_t;
+
 typedef struct msg_timeout_now {
     ballot_t ballot; /* the leader handing over */
 } msg_timeout_now_t;
@@ -166,6 +170,8 @@ typedef struct msg {
         msg_read_index_t read_index;
         msg_read_index_reply_t read_index_reply;
         msg_timeout_now_t timeout_now;
+        msg_rejoin_t rejoin;
+        msg_promise_t rejoin_reply;
     } u;
 } msg_t;
 
