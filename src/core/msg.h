@@ -28,10 +28,12 @@ typedef enum msg_type {
     MSG_FORWARD_REPLY = 11, /* the leader could not take a forwarded command */
     MSG_READ_INDEX = 12,    /* a follower asks the leader for a safe read index */
     MSG_READ_INDEX_REPLY = 13,
-    MSG_TIMEOUT_NOW = 14, /* leadership transfer: start phase 1 now */
+    MSG_TIMEOUT_NOW = 14,  /* leadership transfer: start phase 1 now */
+    MSG_REJOIN = 15,       /* a node that lost its disk reads a majority's acceptor state */
+    MSG_REJOIN_REPLY = 16, /* msg_promise_t: ballot = the replier's promise, its accepted */
 } msg_type_t;
 #define MSG_TYPE_MIN MSG_PREPARE
-#define MSG_TYPE_MAX MSG_TIMEOUT_NOW
+#define MSG_TYPE_MAX MSG_REJOIN_REPLY
 
 /* One accepted (or chosen) log line. */
 typedef struct msg_entry {
