@@ -1,0 +1,261 @@
+/* The generation views of the seeds' scenarios, compared with golden files a person can read
+ * beside the seeds. Events come from scenarios.c (the producing side); this file only
+ * writes them as per-node trace files, reads them back, merges and renders.
+ *
+ * BALLOT_UPDATE_GOLDEN=1 rewrites the golden files instead of comparing. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "core/msg.h"
+#include "scenarios.h"
+#include "trace_test_util.h"
+
+typedef struct golden_view {
+    const char *scenario;
+    const char *suffix; /* golden/<scenario><suffix>.txt */
+    const char *args;   /* the `ballot trace` options it stands for (documentation) */
+    void (*setup)(trace_view_options_t *opts);
+} golden_view_t;
+
+static void setup_full(trace_view_options_t *opts)
+{
+    (void)opts;
+}
+
+static void setup_summary(trace_view_options_t *opts)
+{
+    opts->summary = true;
+}
+
+static void setup_slot3(trace_view_options_t *opts)
+{
+    opts->filter.slot_set = true;
+    opts->filter.slot = 3;
+}
+
+static void setup_key_x(trace_view_options_t *opts)
+{
+    char msg[128];
+    int rc = trace_filter_parse_key(&opts->filter, "7:1", msg, sizeof msg);
+    assert_int_equal(rc, BALLOT_OK);
+}
+
+static void setup_node3(trace_view_options_t *opts)
+{
+    opts->filter.node_set = true;
+    opts->filter.node = 3;
+}
+
+static void setup_last1(trace_view_options_t *opts)
+{
+    opts->last_generations = 1;
+}
+
+static const golden_view_t golden_views[] = {
+    {"seed000_example", "", "", setup_full},
+    {"seed000_example", ".summary", "--summary", setup_summary},
+    {"seed000_example", ".slot3", "--slot 3", setup_slot3},
+    {"seed000_example", ".key", "--key 7:1", setup_key_x},
+    {"seed001_concurrent", "", "", setup_full},
+    {"seed001_concurrent", ".summary", "--summary", setup_summary},
+    {"seed001_concurrent", ".node3", "--node 3", setup_node3},
+    {"seed001_concurrent", ".last1", "--last 1", setup_last1},
+    {"worked_example", "", "", setup_full},
+    {"worked_example", ".summary", "--summary", setup_summary},
+};
+
+static const scenario_t *find_scenario(const char *name)
+{
+    for (size_t i = 0; i < scenario_count; i++) {
+        if (strcmp(scenarios[i].name, name) == 0) {
+            return &scenarios[i];
+        }
+    }
+    fail_msg("no scenario %s", name);
+    return NULL;
+}
+
+/* Produces the scenario, writes one trace file per node, reads them back (in the given
+ * file order) and merges them. */
+static void load_scenario(const scenario_t *sc, trace_set_t *set, bool reverse_files)
+{
+    scenario_events_t *events = calloc(1, sizeof *events);
+    assert_non_null(events);
+    sc->produce(events);
+    char dir[TEST_DIR_BYTES];
+    char paths[NODES_MAX + 1u][TEST_PATH_BYTES];
+    bool traced[NODES_MAX + 1u] = {false};
+    for (size_t i = 0; i < events->count; i++) {
+        traced[events->events[i].node] = true;
+    }
+    /* A node that never ran (down in the scenario) leaves no trace file. */
+    test_dir_make(dir, sizeof dir);
+    for (uint32_t n = 1; n <= events->node_count; n++) {
+        if (traced[n]) {
+            test_write_node_file(dir, n, events->node_count, events->events, events->count,
+                                 paths[n], sizeof paths[n]);
+        }
+    }
+    trace_set_init(set);
+    for (uint32_t k = 1; k <= events->node_count; k++) {
+        uint32_t n = reverse_files ? events->node_count + 1u - k : k;
+        if (traced[n]) {
+            assert_int_equal(trace_set_read_file(set, paths[n], stderr), BALLOT_OK);
+        }
+    }
+    assert_int_equal(set->bad_lines, 0);
+    assert_int_equal(set->count, events->count);
+    trace_set_sort(set);
+    test_dir_remove(dir);
+    free(events);
+}
+
+static void write_golden(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static void check_golden(const golden_view_t *gv, const char *text)
+{
+    char path[TEST_PATH_BYTES];
+    snprintf(path, sizeof path, "%s/%s%s.txt", TRACE_GOLDEN_DIR, gv->scenario, gv->suffix);
+    const char *update = getenv("BALLOT_UPDATE_GOLDEN");
+    if (update != NULL && strcmp(update, "1") == 0) {
+        write_golden(path, text);
+        return;
+    }
+    char *want = test_read_text(path);
+    if (want == NULL) {
+        fail_msg("missing golden %s (run with BALLOT_UPDATE_GOLDEN=1 to create it)", path);
+    }
+    if (strcmp(want, text) != 0) {
+        fprintf(stderr, "--- %s (want)\n%s--- got (ballot trace %s)\n%s", path, want, gv->args,
+                text);
+        free(want);
+        fail_msg("view differs from %s (BALLOT_UPDATE_GOLDEN=1 rewrites it)", path);
+    }
+    free(want);
+}
+
+static void test_golden_views(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof golden_views / sizeof golden_views[0]; i++) {
+        const golden_view_t *gv = &golden_views[i];
+        trace_set_t set;
+        load_scenario(find_scenario(gv->scenario), &set, false);
+        trace_view_options_t opts;
+        trace_view_options_init(&opts);
+        gv->setup(&opts);
+        char *text = test_render(&set, &opts);
+        check_golden(gv, text);
+        free(text);
+        trace_set_free(&set);
+    }
+}
+
+/* The same traces read in another file order, rendered twice: the same bytes. */
+static void test_view_is_deterministic(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < scenario_count; i++) {
+        trace_set_t forward;
+        trace_set_t backward;
+        load_scenario(&scenarios[i], &forward, false);
+        load_scenario(&scenarios[i], &backward, true);
+        trace_view_options_t opts;
+        trace_view_options_init(&opts);
+        char *a = test_render(&forward, &opts);
+        char *b = test_render(&backward, &opts);
+        char *c = test_render(&forward, &opts);
+        assert_string_equal(a, b);
+        assert_string_equal(a, c);
+        free(a);
+        free(b);
+        free(c);
+        trace_set_free(&forward);
+        trace_set_free(&backward);
+    }
+}
+
+/* --ballot shows one generation; an empty set still prints a header. */
+static void test_ballot_filter_and_empty(void **state)
+{
+    (void)state;
+    trace_set_t set;
+    load_scenario(find_scenario("seed000_example"), &set, false);
+    trace_view_options_t opts;
+    trace_view_options_init(&opts);
+    opts.filter.ballot_set = true;
+    opts.filter.ballot = (ballot_t){.round = 8, .node = 2};
+    char *text = test_render(&set, &opts);
+    assert_non_null(strstr(text, "== generation r8.n2"));
+    assert_null(strstr(text, "== generation r5.n1"));
+    assert_non_null(strstr(text, "2 generations, 1 shown"));
+    free(text);
+    trace_set_free(&set);
+
+    trace_set_init(&set);
+    trace_view_options_init(&opts);
+    text = test_render(&set, &opts);
+    assert_non_null(strstr(text, "0 events"));
+    free(text);
+    trace_set_free(&set);
+}
+
+/* A ring dump or a late file holds no election: accepts under a ballot still show who led,
+ * and a crash without a restart in sight is told as a trace that ends. */
+static void test_leader_inferred_without_election(void **state)
+{
+    (void)state;
+    trace_set_t set;
+    trace_set_init(&set);
+    for (uint64_t slot = 5; slot <= 9; slot++) {
+        event_t e;
+        memset(&e, 0, sizeof e);
+        e.kind = EVENT_ACCEPTED;
+        e.time_ms = 100 + slot;
+        e.node = 2;
+        e.peer = 4;
+        e.ballot = (ballot_t){.round = 3, .node = 4};
+        e.slot_first = e.slot_last = slot;
+        assert_int_equal(trace_set_add(&set, &e, 0, 0), BALLOT_OK);
+    }
+    event_t timeout;
+    memset(&timeout, 0, sizeof timeout);
+    timeout.kind = EVENT_ELECTION_TIMEOUT;
+    timeout.time_ms = 700;
+    timeout.node = 2;
+    assert_int_equal(trace_set_add(&set, &timeout, 0, 0), BALLOT_OK);
+    trace_set_sort(&set);
+    trace_view_options_t opts;
+    trace_view_options_init(&opts);
+    opts.summary = true;
+    opts.node_count = 5;
+    char *text = test_render(&set, &opts);
+    assert_non_null(strstr(text, "r3.n4        leader n4"));
+    assert_non_null(strstr(text, "no successor; its last event is at t=109"));
+    free(text);
+    trace_set_free(&set);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_golden_views),
+        cmocka_unit_test(test_view_is_deterministic),
+        cmocka_unit_test(test_ballot_filter_and_empty),
+        cmocka_unit_test(test_leader_inferred_without_election),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
