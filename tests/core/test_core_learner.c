@@ -1,0 +1,233 @@
+/* Learner rules (DESIGN.md step 4 and 8): chosen by a majority at one ballot, the chosen
+ * prefix spread on Accept and Heartbeat, catch-up with Learn or a snapshot, applies
+ * strictly in slot order, recovery of the chosen prefix. */
+#include "test_util.h"
+
+#define LEAD 1u
+
+static void cluster(harness_t *h)
+{
+    quiet_harness(h, 3);
+    elect(h, LEAD);
+    harness_deliver_all(h);
+}
+
+/* Delivers the Accepted for slot from `from` to the leader. */
+static bool deliver_accepted(harness_t *h, uint32_t from, uint64_t slot)
+{
+    for (size_t i = 0; i < h->net_count; i++) {
+        msg_t *m = &h->net[i].msg;
+        if (m->type == MSG_ACCEPTED && m->from == from && m->u.accepted.slot == slot) {
+            msg_t copy;
+            msg_copy(&copy, m);
+            msg_free(m);
+            memmove(&h->net[i], &h->net[i + 1], (h->net_count - i - 1) * sizeof(*h->net));
+            h->net_count--;
+            recv_msg(h, &copy);
+            return true;
+        }
+    }
+    return false;
+}
+
+static void test_applies_strictly_in_slot_order(void **state)
+{
+    (void)state;
+    harness_t h;
+    cluster(&h);
+    size_t before = h.nodes[LEAD].apply_count;
+    harness_submit(&h, LEAD, 1, 1, "A"); /* slot 2 */
+    harness_submit(&h, LEAD, 1, 2, "B"); /* slot 3 */
+    harness_deliver(&h, LEAD, 2, MSG_ACCEPT);
+    harness_deliver(&h, LEAD, 2, MSG_ACCEPT);
+    assert_true(deliver_accepted(&h, 2, 3));
+    /* Slot 3 is chosen, slot 2 is not: nothing may be applied yet. */
+    assert_non_null(node_chosen_value(h.nodes[LEAD].node, 3));
+    assert_null(node_chosen_value(h.nodes[LEAD].node, 2));
+    assert_int_equal(h.nodes[LEAD].apply_count, before);
+    assert_int_equal(status_of(&h, LEAD).chosen_upto, 1);
+    assert_true(deliver_accepted(&h, 2, 2));
+    assert_int_equal(h.nodes[LEAD].apply_count, before + 2);
+    assert_int_equal(h.nodes[LEAD].applies[before].slot, 2);
+    assert_int_equal(h.nodes[LEAD].applies[before + 1].slot, 3);
+    harness_free(&h);
+}
+
+static void test_not_chosen_without_a_majority(void **state)
+{
+    (void)state;
+    harness_t h;
+    quiet_harness(&h, 5);
+    elect(&h, LEAD);
+    harness_deliver_all(&h);
+    harness_submit(&h, LEAD, 1, 1, "A");
+    harness_deliver(&h, LEAD, 2, MSG_ACCEPT);
+    assert_true(deliver_accepted(&h, 2, 2));
+    /* Leader and node 2 accepted: 2 of 5 is not a majority. */
+    assert_null(node_chosen_value(h.nodes[LEAD].node, 2));
+    harness_deliver(&h, LEAD, 3, MSG_ACCEPT);
+    assert_true(deliver_accepted(&h, 3, 2));
+    assert_non_null(node_chosen_value(h.nodes[LEAD].node, 2));
+    harness_free(&h);
+}
+
+static void test_followers_learn_from_the_commit_on_heartbeats(void **state)
+{
+    (void)state;
+    harness_t h;
+    cluster(&h);
+    harness_submit(&h, LEAD, 1, 1, "A");
+    harness_deliver_all(&h);
+    assert_false(harness_applied_command(&h, 2, 1, 1));
+    heartbeat_round(&h, LEAD);
+    assert_true(harness_applied_command(&h, 2, 1, 1));
+    assert_true(harness_applied_command(&h, 3, 1, 1));
+    assert_non_null(last_event(&h, 2, EVENT_LEARNED));
+    harness_free(&h);
+}
+
+static void test_lagging_follower_catches_up_with_learn(void **state)
+{
+    (void)state;
+    harness_t h;
+    cluster(&h);
+    for (uint64_t seq = 1; seq <= 5; seq++) {
+        harness_submit(&h, LEAD, 1, seq, "A");
+        harness_drop_all(&h, LEAD, 3, MSG_ACCEPT);
+        harness_deliver_all(&h);
+    }
+    h.now_ms += h.nodes[LEAD].cfg.heartbeat_ms;
+    node_tick(h.nodes[LEAD].node, h.now_ms);
+    harness_collect(&h, LEAD);
+    harness_deliver(&h, LEAD, 3, MSG_HEARTBEAT);
+    const msg_t *lr = harness_peek(&h, 3, LEAD, MSG_LEARN_REQUEST);
+    assert_non_null(lr);
+    assert_int_equal(lr->u.learn_request.from_slot, 2);
+    /* Rate-limited: another heartbeat right away asks nothing new. */
+    msg_t hb = make_heartbeat(LEAD, 3, status_of(&h, LEAD).leader_ballot, 6, 99);
+    recv_msg(&h, &hb);
+    assert_int_equal(harness_count(&h, 3, LEAD, MSG_LEARN_REQUEST), 1);
+    harness_deliver_all(&h);
+    for (uint64_t seq = 1; seq <= 5; seq++) {
+        assert_true(harness_applied_command(&h, 3, 1, seq));
+    }
+    assert_int_equal(count_records(&h, 3, PERSIST_LEARN), 5);
+    assert_int_equal(status_of(&h, 3).chosen_upto, 6);
+    char why[128];
+    assert_true(harness_check_agreement(&h, why, sizeof(why)));
+    harness_free(&h);
+}
+
+/* The node that told us of the commit crashed: the catch-up request moves on to another
+ * node that has the prefix. */
+static void test_catch_up_asks_another_node_when_the_first_is_silent(void **state)
+{
+    (void)state;
+    harness_t h;
+    cluster(&h);
+    for (uint64_t seq = 1; seq <= 3; seq++) {
+        harness_submit(&h, LEAD, 1, seq, "A");
+        harness_drop_all(&h, LEAD, 3, MSG_ACCEPT);
+        harness_deliver_all(&h);
+    }
+    h.now_ms += h.nodes[LEAD].cfg.heartbeat_ms;
+    node_tick(h.nodes[LEAD].node, h.now_ms);
+    harness_collect(&h, LEAD);
+    harness_deliver(&h, LEAD, 2, MSG_HEARTBEAT);
+    harness_deliver(&h, LEAD, 3, MSG_HEARTBEAT);
+    assert_non_null(harness_peek(&h, 3, LEAD, MSG_LEARN_REQUEST));
+    harness_crash(&h, LEAD);
+    harness_drop_all(&h, HARNESS_ANY, HARNESS_ANY, 0);
+    for (int i = 0; i < 3 && status_of(&h, 3).chosen_upto < 4; i++) {
+        h.now_ms += h.nodes[3].cfg.retransmit_ms;
+        node_tick(h.nodes[3].node, h.now_ms);
+        harness_collect(&h, 3);
+        harness_deliver_all(&h);
+    }
+    assert_int_equal(status_of(&h, 3).chosen_upto, 4);
+    for (uint64_t seq = 1; seq <= 3; seq++) {
+        assert_true(harness_applied_command(&h, 3, 1, seq));
+    }
+    harness_free(&h);
+}
+
+static void test_compacted_leader_sends_a_snapshot_pointer(void **state)
+{
+    (void)state;
+    harness_t h;
+    cluster(&h);
+    for (uint64_t seq = 1; seq <= 4; seq++) {
+        harness_submit(&h, LEAD, 1, seq, "A");
+        harness_drop_all(&h, LEAD, 3, MSG_ACCEPT);
+        harness_deliver_all(&h);
+    }
+    node_compact(h.nodes[LEAD].node, 4);
+    assert_int_equal(status_of(&h, LEAD).log_first_slot, 5);
+    h.cut[LEAD][3] = true;
+    heartbeat_round(&h, LEAD);
+    h.cut[LEAD][3] = false;
+    heartbeat_round(&h, LEAD);
+    assert_int_equal(h.nodes[3].snapshot_wanted_slot, 4);
+    /* The driver copies the snapshot over, installs it, and the log continues. */
+    node_snapshot_installed(h.nodes[3].node, 4, h.now_ms);
+    harness_collect(&h, 3);
+    h.now_ms += h.nodes[3].cfg.retransmit_ms;
+    heartbeat_round(&h, LEAD);
+    assert_int_equal(status_of(&h, 3).chosen_upto, 5);
+    assert_true(harness_applied_command(&h, 3, 1, 4));
+    harness_free(&h);
+}
+
+static void test_restart_reapplies_the_recorded_chosen_prefix(void **state)
+{
+    (void)state;
+    harness_t h;
+    cluster(&h);
+    for (uint64_t seq = 1; seq <= 3; seq++) {
+        harness_submit(&h, LEAD, 1, seq, "A");
+        harness_deliver_all(&h);
+    }
+    heartbeat_round(&h, LEAD);
+    assert_true(count_records(&h, 2, PERSIST_CHOSEN) > 0);
+    size_t applied = h.nodes[2].apply_count;
+    assert_int_equal(applied, 4);
+    harness_crash(&h, 2);
+    harness_restart(&h, 2, false);
+    assert_int_equal(h.nodes[2].apply_count, applied);
+    char why[128];
+    assert_true(harness_check_agreement(&h, why, sizeof(why)));
+    harness_free(&h);
+}
+
+/* A chosen value learned from elsewhere (never accepted here) survives a restart. */
+static void test_learned_value_survives_restart(void **state)
+{
+    (void)state;
+    harness_t h;
+    cluster(&h);
+    harness_submit(&h, LEAD, 1, 1, "A");
+    harness_drop_all(&h, LEAD, 3, MSG_ACCEPT);
+    harness_deliver_all(&h);
+    heartbeat_round(&h, LEAD);
+    assert_true(harness_applied_command(&h, 3, 1, 1));
+    assert_false(node_accepted(h.nodes[3].node, 2, NULL, NULL));
+    harness_crash(&h, 3);
+    harness_restart(&h, 3, false);
+    assert_true(harness_applied_command(&h, 3, 1, 1));
+    harness_free(&h);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_applies_strictly_in_slot_order),
+        cmocka_unit_test(test_not_chosen_without_a_majority),
+        cmocka_unit_test(test_followers_learn_from_the_commit_on_heartbeats),
+        cmocka_unit_test(test_lagging_follower_catches_up_with_learn),
+        cmocka_unit_test(test_catch_up_asks_another_node_when_the_first_is_silent),
+        cmocka_unit_test(test_compacted_leader_sends_a_snapshot_pointer),
+        cmocka_unit_test(test_restart_reapplies_the_recorded_chosen_prefix),
+        cmocka_unit_test(test_learned_value_survives_restart),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
