@@ -2,7 +2,8 @@
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE ?= cmake
 
-.PHONY: all build test test-release test-sanitize fuzz-smoke run clean format format-check
+.PHONY: all build build-sanitize build-fuzz test test-release test-sanitize fuzz-smoke run clean \
+        format format-check
 
 all: build
 

@@ -1,7 +1,7 @@
-/* The scenarios behind the golden generation views: each one produces the events every node
- * would have traced. They are written by hand from the seeds for now; a scenario's
- * `produce` can be swapped for a run of the real core (or a simulator seed) without
- * touching the golden comparison in test_trace_view.c. */
+/* The scenarios behind the golden generation views: runs of the real core (src/core) through
+ * the core's test harness (tests/core/harness.c), whose events are collected as every node
+ * emitted them. Two are the seeds' stories exactly as tests/core/scenarios.c tells them
+ * (and ballot-demo prints them); the third is a longer 3-node run written here. */
 #ifndef BALLOT_TESTS_TRACE_SCENARIOS_H
 #define BALLOT_TESTS_TRACE_SCENARIOS_H
 
@@ -10,24 +10,24 @@
 
 #include "core/event.h"
 
-/* Bounds a scenario's length. */
-#define SCENARIO_EVENTS_MAX 4096u
+/* Bounds a scenario's length (the longest run emits about a thousand events). */
+#define SCENARIO_EVENTS_MAX 16384u
 
 typedef struct scenario_events {
     uint32_t node_count;
     size_t count;
-    event_t events[SCENARIO_EVENTS_MAX];
+    event_t events[SCENARIO_EVENTS_MAX]; /* each node's events in the order it emitted them */
 } scenario_events_t;
 
 typedef struct scenario {
-    const char *name; /* golden files: golden/<name>.txt and golden/<name>.summary.txt */
+    const char *name; /* golden files: golden/<name>.txt, golden/<name>.summary.txt, ... */
     void (*produce)(scenario_events_t *out);
 } scenario_t;
 
 extern const scenario_t scenarios[];
 extern const size_t scenario_count;
 
-/* Appends one event (asserting the bound). */
-void scenario_add(scenario_events_t *out, event_t event);
+/* The scenario called name; NULL when there is none. */
+const scenario_t *scenario_find(const char *name);
 
 #endif

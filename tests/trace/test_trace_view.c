@@ -73,13 +73,11 @@ static const golden_view_t golden_views[] = {
 
 static const scenario_t *find_scenario(const char *name)
 {
-    for (size_t i = 0; i < scenario_count; i++) {
-        if (strcmp(scenarios[i].name, name) == 0) {
-            return &scenarios[i];
-        }
+    const scenario_t *sc = scenario_find(name);
+    if (sc == NULL) {
+        fail_msg("no scenario %s", name);
     }
-    fail_msg("no scenario %s", name);
-    return NULL;
+    return sc;
 }
 
 /* Produces the scenario, writes one trace file per node, reads them back (in the given
