@@ -57,7 +57,9 @@ void learner_advance(node_t *node)
             assert(node->applied_upto + 1 == node->chosen_upto);
             outbox_apply(node, node->chosen_upto, log_chosen_value(e));
             node->applied_upto = node->chosen_upto;
-            event_t ev = node_event(node, EVENT_APPLIED, e->accepted_ballot);
+            /* A value learned from elsewhere was chosen at a ballot this node never saw. */
+            ballot_t chosen_at = e->has_learned ? BALLOT_NONE : e->accepted_ballot;
+            event_t ev = node_event(node, EVENT_APPLIED, chosen_at);
             ev.slot_first = ev.slot_last = node->chosen_upto;
             node_emit(node, &ev);
         }

@@ -135,6 +135,9 @@ void node_start(node_t *node, uint64_t now_ms, bool rejoin)
     node->started = true;
     node->now_ms = now_ms;
     node->highest_seen = node->promised;
+    /* Election timeouts measure silence from the start, not from clock zero; no leader is
+     * named, so this refuses no Prepare (acceptor.c prepare_refusal). */
+    node->leader_heard_ms = now_ms;
     mark_recovered_chosen(node);
     if (rejoin) {
         rejoin_begin(node);

@@ -340,7 +340,9 @@ static void analyze_event(view_generation_t *g, const event_t *e, bool visible)
     }
     switch (e->kind) {
     case EVENT_PROMISE_SENT:
-        g->promise_mask |= 1u << e->node;
+        /* A proposer's own promise counts once it comes back through the internal path,
+         * after its record is durable: its promise_received says so. */
+        g->promise_mask |= e->peer != e->node ? 1u << e->node : 0u;
         break;
     case EVENT_PROMISE_RECEIVED:
         g->promise_mask |= e->peer != 0 ? 1u << e->peer : 0u;
@@ -405,7 +407,13 @@ static void find_triggers(view_t *v)
     const event_t *last_trigger[VIEW_NODE_SLOTS] = {0};
     for (size_t i = 0; i < v->set->count; i++) {
         const event_t *e = view_event(v, i);
-        if (e->kind == EVENT_ELECTION_TIMEOUT || e->kind == EVENT_BACKOFF) {
+        if (e->kind == EVENT_ELECTION_TIMEOUT && last_trigger[e->node] != NULL &&
+            last_trigger[e->node]->kind == EVENT_BACKOFF) {
+            continue; /* the core's election timer ends a backoff: the retry is the backoff's */
+        }
+        if (e->kind == EVENT_LEASE_GRANTED || e->kind == EVENT_ACCEPTED) {
+            last_trigger[e->node] = NULL; /* it has followed a leader since */
+        } else if (e->kind == EVENT_ELECTION_TIMEOUT || e->kind == EVENT_BACKOFF) {
             last_trigger[e->node] = e;
         } else if (e->kind == EVENT_STEPPED_DOWN && e->reason == STEP_DOWN_TRANSFER &&
                    e->peer != 0) {

@@ -344,7 +344,7 @@ static void print_report(FILE *out, const event_t *e)
 static bool receiver_missed(const line_state_t *ls, const pairing_t *p, uint32_t sender,
                             uint32_t ordinal, uint32_t receiver)
 {
-    return sender != receiver && receiver < VIEW_NODE_SLOTS && ls->v->nodes[receiver].seen &&
+    return receiver < VIEW_NODE_SLOTS && ls->v->nodes[receiver].seen &&
            ordinal >= p->received_total[sender];
 }
 

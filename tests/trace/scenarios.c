@@ -3,8 +3,8 @@
  * The seeds' stories are the core's own scenarios (tests/core/scenarios.c: scenario_seed000
  * and scenario_seed001, the ones ballot-demo narrates), run unchanged. Each builds its
  * harness, runs it and frees it before returning, so the events are taken at that last
- * moment: this test links with --wrap=harness_free (tests/trace/CMakeLists.txt), which sends
- * the scenario's call to harness_free through scenario_capture_free below. The harness
+ * moment: the tests link with --wrap=harness_free (tests/trace/CMakeLists.txt), which sends
+ * the scenario's call to harness_free through __wrap_harness_free below. The harness
  * keeps every node's events across crashes and restarts (harness_node_t.events), so what
  * is captured is everything each node emitted, in its own order.
  *
@@ -66,11 +66,13 @@ static void produce_seed000(scenario_events_t *out)
     assert(result.x_chosen && result.b_wrote_x && result.a_rejects == 3);
 }
 
-/* Seed 001, concurrent coordinators on three nodes, n1-n2 link cut: n1 prepares b1 = r1.n1,
- * n2 prepares b2 = r1.n2; n3 promises b1, then b2; each coordinator counts itself (once its
- * promise is durable) and n3... but their own promises never become durable in the first
- * round, so each counts one promise: no majority. Both back off and retry over a whole,
- * randomly delayed network until one leader has both clients' values chosen. */
+/* Seed 001, concurrent coordinators, three nodes with the n1-n2 link cut: n1 prepares
+ * b1 = r1.n1, n2 prepares b2 = r1.n2, and n3 promises b1, then b2. The coordinators' own
+ * disks do not keep up in this round, so neither counts its own promise: each counts n3's
+ * only, 1 of 3, and both back off. Then the link heals and the disks keep up; the retries
+ * (r2.n1, r2.n2) run over a randomly delayed network until one leader has both clients'
+ * values (1:1 through n1, 2:1 through n2) chosen. The random delays come from seed 1, the
+ * one ballot-demo shows. */
 static void produce_seed001(scenario_events_t *out)
 {
     seed001_result_t result;
@@ -84,7 +86,6 @@ static void produce_seed001(scenario_events_t *out)
 
 #define WORKED_NODES      3u
 #define WORKED_SEED       7u
-#define WORKED_STEP_MS    5u
 #define WORKED_WAIT_MS    3000u /* bound on waiting for a leader */
 #define WORKED_SETTLE_MS  200u
 #define CLIENT_EARLY      1u /* writes through n1 while it leads */
@@ -92,68 +93,85 @@ static void produce_seed001(scenario_events_t *out)
 #define CLIENT_AFTER      2u /* writes through n2 */
 #define CLIENT_LAST       3u /* writes through n3 */
 #define WRITES_PER_CLIENT 3u
+/* Election timeouts: n1 fires first. n3's range starts at n2's, because an acceptor refuses
+ * a Prepare while it heard a leader within its own minimum; its draw (from the seed) falls
+ * later than n2's. */
+#define N1_TIMEOUT_MS     150u
+#define N2_TIMEOUT_MS     300u
+#define N3_TIMEOUT_MAX_MS 900u
 
-static void fixed_timeout(harness_t *h, uint32_t id, uint32_t min_ms)
+/* Moves time on 1 ms at a time; every message sent in one millisecond is delivered in the
+ * next, so each hop takes exactly 1 ms and the trace's time order is the causal order. */
+static void run_hops(harness_t *h, uint64_t ms)
 {
-    h->nodes[id].cfg.election_timeout_min_ms = min_ms;
-    h->nodes[id].cfg.election_timeout_max_ms = min_ms + 1u;
+    for (uint64_t t = 0; t < ms; t++) {
+        size_t in_flight = h->net_count;
+        harness_advance(h, 1);
+        for (size_t i = 0; i < in_flight; i++) {
+            bool delivered = harness_deliver(h, HARNESS_ANY, HARNESS_ANY, 0);
+            assert(delivered);
+        }
+    }
 }
 
 static void run_until_leader(harness_t *h, uint32_t id)
 {
-    for (uint64_t waited = 0; harness_leader(h) != id; waited += WORKED_STEP_MS) {
+    for (uint64_t waited = 0; harness_leader(h) != id; waited++) {
         assert(waited < WORKED_WAIT_MS);
-        harness_run(h, WORKED_STEP_MS, WORKED_STEP_MS);
+        run_hops(h, 1);
     }
 }
 
+/* One write a millisecond, then time for them to be chosen and learned everywhere. */
 static void write_through(harness_t *h, uint32_t id, uint64_t client)
 {
     for (uint64_t seq = 1; seq <= WRITES_PER_CLIENT; seq++) {
         int rc = harness_submit(h, id, client, seq, "w");
         assert(rc == BALLOT_OK);
-        harness_run(h, WORKED_STEP_MS, WORKED_STEP_MS);
+        run_hops(h, 1);
     }
-    harness_run(h, WORKED_SETTLE_MS, WORKED_STEP_MS);
+    run_hops(h, WORKED_SETTLE_MS);
 }
 
-/* n1 sends L1, L2, L3 (5:1..5:3) to three new slots and crashes at once: L1's Accept
- * reaches n2 only, L3's reaches n3 only, L2's nobody. */
+/* n1 sends the writes 5:1, 5:2, 5:3 to three new slots and crashes at once: the Accept of
+ * 5:1 reaches n2 only, that of 5:3 reaches n3 only, that of 5:2 nobody. */
 static void crash_with_writes_in_flight(harness_t *h)
 {
     for (uint64_t seq = 1; seq <= WRITES_PER_CLIENT; seq++) {
-        int rc = harness_submit(h, 1, CLIENT_LOST, seq, "lost?");
+        int rc = harness_submit(h, 1, CLIENT_LOST, seq, "w");
         assert(rc == BALLOT_OK);
     }
-    harness_deliver(h, 1, 2, MSG_ACCEPT);
-    harness_drop(h, 1, 3, MSG_ACCEPT);
-    harness_drop(h, 1, 3, MSG_ACCEPT);
-    harness_deliver(h, 1, 3, MSG_ACCEPT);
+    bool ok = harness_deliver(h, 1, 2, MSG_ACCEPT);
+    ok = ok && harness_drop(h, 1, 3, MSG_ACCEPT) && harness_drop(h, 1, 3, MSG_ACCEPT);
+    ok = ok && harness_deliver(h, 1, 3, MSG_ACCEPT);
+    assert(ok);
     harness_crash(h, 1);
     harness_drop_all(h, HARNESS_ANY, HARNESS_ANY, 0);
 }
 
-/* Three nodes with staggered election timeouts so that n1 leads first and n2 notices
- * n1's silence before n3 does. n1 leads r1.n1 and writes 1:1..1:3, then crashes with
- * three writes in flight. n2 times out and leads r2.n2: it carries 5:1 (reported by itself)
- * and 5:3 (reported by n3) forward from r1.n1 and fills 5:2's slot with a no-op. n2 writes
- * 2:1..2:3; n1 restarts and catches up; n2 hands leadership to n3, which leads r3.n3 and
- * writes 3:1..3:3. */
+/* Three nodes; the clock starts at 0. Election timeouts: n1 150 ms (so it leads first), n2
+ * 300 ms, n3 somewhere in [300, 900) from the seed (later than n2). n1 leads r1.n1 and has
+ * 1:1..1:3 chosen, then crashes with three writes in flight. n2 times out and leads r2.n2:
+ * it carries 5:1 (from its own acceptor) and 5:3 (reported by n3) forward from r1.n1 and
+ * fills the slot of 5:2, which only n1 ever had, with a no-op. n2 has 2:1..2:3 chosen and
+ * hands leadership to n3, which leads r3.n3 and has 3:1..3:3 chosen. n1 stays down. */
 static void produce_worked_example(scenario_events_t *out)
 {
     harness_t h;
     harness_init(&h, WORKED_NODES, WORKED_SEED);
-    fixed_timeout(&h, 1, 150);
-    fixed_timeout(&h, 2, 300);
-    fixed_timeout(&h, 3, 500);
+    h.now_ms = 0;
+    h.nodes[1].cfg.election_timeout_min_ms = N1_TIMEOUT_MS;
+    h.nodes[1].cfg.election_timeout_max_ms = N1_TIMEOUT_MS + 1u;
+    h.nodes[2].cfg.election_timeout_min_ms = N2_TIMEOUT_MS;
+    h.nodes[2].cfg.election_timeout_max_ms = N2_TIMEOUT_MS + 1u;
+    h.nodes[3].cfg.election_timeout_min_ms = N2_TIMEOUT_MS;
+    h.nodes[3].cfg.election_timeout_max_ms = N3_TIMEOUT_MAX_MS;
     harness_start(&h);
     run_until_leader(&h, 1);
     write_through(&h, 1, CLIENT_EARLY);
     crash_with_writes_in_flight(&h);
     run_until_leader(&h, 2);
     write_through(&h, 2, CLIENT_AFTER);
-    harness_restart(&h, 1, false);
-    harness_run(&h, WORKED_SETTLE_MS, WORKED_STEP_MS);
     int rc = node_transfer_leadership(h.nodes[2].node, 3, h.now_ms);
     assert(rc == BALLOT_OK);
     harness_collect(&h, 2);

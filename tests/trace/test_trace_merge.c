@@ -1,6 +1,7 @@
-/* Merging the traces of three nodes whose files are out of order, and reading files with a
- * corrupt line, a truncated last line and an overlong line: reported as file:line, never
- * fatal. Also the exit codes of `ballot trace`. */
+/* Merging the traces of three nodes whose files are out of order (hand-written lines, and the
+ * events of a real 3-node run of the core), and reading files with a corrupt line, a
+ * truncated last line and an overlong line: reported as file:line, never fatal. Also the
+ * exit codes of `ballot trace`. */
 #include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,6 +14,7 @@
 
 #include <cmocka.h>
 
+#include "scenarios.h"
 #include "trace_test_util.h"
 
 static void write_text(const char *path, const char *text)
@@ -75,6 +77,121 @@ static void test_merge_three_nodes(void **state)
     }
     trace_set_free(&set);
     test_dir_remove(dir);
+}
+
+/* Bounds the events of one node kept for the out-of-order file of the test below. */
+#define NODE_EVENTS_MAX SCENARIO_EVENTS_MAX
+
+/* Writes node's events to dir/n<node>.trace out of time order: cut into runs of one
+ * millisecond, the runs written newest first. Inside a run the node's own order is kept,
+ * which is the one order the merge takes from a file (same node, same millisecond). */
+static void write_node_out_of_order(const char *dir, uint32_t node, const scenario_events_t *run,
+                                    char *path, size_t path_bytes)
+{
+    event_t *mine = calloc(NODE_EVENTS_MAX, sizeof *mine);
+    event_t *shuffled = calloc(NODE_EVENTS_MAX, sizeof *shuffled);
+    assert_non_null(mine);
+    assert_non_null(shuffled);
+    size_t count = 0;
+    for (size_t i = 0; i < run->count; i++) {
+        if (run->events[i].node == node) {
+            assert_true(count < NODE_EVENTS_MAX);
+            mine[count++] = run->events[i];
+        }
+    }
+    size_t out = 0;
+    for (size_t end = count; end > 0;) {
+        size_t start = end - 1u;
+        while (start > 0 && mine[start - 1u].time_ms == mine[end - 1u].time_ms) {
+            start--;
+        }
+        memcpy(&shuffled[out], &mine[start], (end - start) * sizeof *mine);
+        out += end - start;
+        end = start;
+    }
+    assert_int_equal(out, count);
+    /* Out of order indeed: the first line is the node's last millisecond. */
+    assert_true(count < 2 || shuffled[0].time_ms > shuffled[count - 1u].time_ms);
+    test_write_node_file(dir, node, run->node_count, shuffled, count, path, path_bytes);
+    free(mine);
+    free(shuffled);
+}
+
+static char *format_records(const trace_set_t *set)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    assert_non_null(out);
+    char line[TRACE_LINE_BYTES_MAX];
+    for (size_t i = 0; i < set->count; i++) {
+        size_t n = trace_format_event(&set->records[i].event, line, sizeof line);
+        assert_true(n > 0);
+        fwrite(line, 1, n, out);
+    }
+    fclose(out);
+    return text;
+}
+
+/* The worked example's real run (three nodes, two leader changes): its events split into
+ * one file per node, each written out of time order, the files written n3, n1, n2 and
+ * read n2, n3, n1. The merge gives the same events in the same order, and the same view
+ * and summary, as the events handed over in memory in the order the nodes emitted them. */
+static void test_merge_real_run_out_of_order(void **state)
+{
+    (void)state;
+    scenario_events_t *run = calloc(1, sizeof *run);
+    assert_non_null(run);
+    scenario_find("worked_example")->produce(run);
+    assert_int_equal(run->node_count, 3);
+    trace_set_t memory;
+    trace_set_init(&memory);
+    for (size_t i = 0; i < run->count; i++) {
+        assert_int_equal(trace_set_add(&memory, &run->events[i], 0, i + 1u), BALLOT_OK);
+    }
+    memory.node_count = run->node_count;
+    trace_set_sort(&memory);
+
+    char dir[TEST_DIR_BYTES];
+    char paths[4][TEST_PATH_BYTES];
+    test_dir_make(dir, sizeof dir);
+    const uint32_t write_order[] = {3, 1, 2};
+    const uint32_t read_order[] = {2, 3, 1};
+    for (size_t i = 0; i < 3; i++) {
+        uint32_t n = write_order[i];
+        write_node_out_of_order(dir, n, run, paths[n], sizeof paths[n]);
+    }
+    trace_set_t merged;
+    trace_set_init(&merged);
+    for (size_t i = 0; i < 3; i++) {
+        assert_int_equal(trace_set_read_file(&merged, paths[read_order[i]], stderr), BALLOT_OK);
+    }
+    trace_set_sort(&merged);
+    assert_int_equal(merged.bad_lines, 0);
+    assert_int_equal(merged.count, run->count);
+    assert_int_equal(merged.node_count, 3);
+
+    char *want = format_records(&memory);
+    char *got = format_records(&merged);
+    assert_string_equal(got, want);
+    free(want);
+    free(got);
+    for (int summary = 0; summary <= 1; summary++) {
+        trace_view_options_t opts;
+        trace_view_options_init(&opts);
+        opts.summary = summary != 0;
+        want = test_render(&memory, &opts);
+        got = test_render(&merged, &opts);
+        /* The header names the file count; everything after it must match. */
+        assert_string_equal(strchr(got, '\n'), strchr(want, '\n'));
+        assert_non_null(strstr(want, summary != 0 ? "carried 2" : "carries forward"));
+        free(want);
+        free(got);
+    }
+    trace_set_free(&memory);
+    trace_set_free(&merged);
+    test_dir_remove(dir);
+    free(run);
 }
 
 /* Events added in memory name their file themselves: file order beats insertion order. */
@@ -222,6 +339,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_merge_three_nodes),
+        cmocka_unit_test(test_merge_real_run_out_of_order),
         cmocka_unit_test(test_file_order_breaks_ties),
         cmocka_unit_test(test_corrupt_and_truncated_lines),
         cmocka_unit_test(test_overlong_line_skipped),

@@ -1,8 +1,12 @@
-/* The generation views of the seeds' scenarios, compared with golden files a person can read
- * beside the seeds. Events come from scenarios.c (the producing side); this file only
- * writes them as per-node trace files, reads them back, merges and renders.
+/* The generation views of real core runs (the seeds' scenarios and the worked example of
+ * docs/debugging.md), compared with golden files a person can read beside the seeds.
+ * Events come from scenarios.c (the runs); this file only writes them as per-node trace
+ * files, reads them back, merges and renders. The runs are seeded, so the goldens are the
+ * same bytes on every run.
  *
- * BALLOT_UPDATE_GOLDEN=1 rewrites the golden files instead of comparing. */
+ * BALLOT_UPDATE_GOLDEN=1 rewrites the golden files instead of comparing; BALLOT_TRACE_KEEP=DIR
+ * keeps the per-node trace files of each scenario in DIR/<scenario>/. */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <cmocka.h>
 
@@ -34,17 +39,30 @@ static void setup_summary(trace_view_options_t *opts)
     opts->summary = true;
 }
 
-static void setup_slot3(trace_view_options_t *opts)
+/* Seed 000's step 3 starts at t=4202 (A back from its restart). */
+static void setup_step3(trace_view_options_t *opts)
 {
-    opts->filter.slot_set = true;
-    opts->filter.slot = 3;
+    opts->filter.from_set = true;
+    opts->filter.from_ms = 4200;
 }
 
-static void setup_key_x(trace_view_options_t *opts)
+static void setup_key(trace_view_options_t *opts, const char *key)
 {
     char msg[128];
-    int rc = trace_filter_parse_key(&opts->filter, "7:1", msg, sizeof msg);
+    int rc = trace_filter_parse_key(&opts->filter, key, msg, sizeof msg);
     assert_int_equal(rc, BALLOT_OK);
+}
+
+/* Seed 000's X is client 1's first command. */
+static void setup_key_x(trace_view_options_t *opts)
+{
+    setup_key(opts, "1:1");
+}
+
+/* The worked example's 5:2 reached no acceptor before its leader crashed. */
+static void setup_key_lost(trace_view_options_t *opts)
+{
+    setup_key(opts, "5:2");
 }
 
 static void setup_node3(trace_view_options_t *opts)
@@ -61,14 +79,15 @@ static void setup_last1(trace_view_options_t *opts)
 static const golden_view_t golden_views[] = {
     {"seed000_example", "", "", setup_full},
     {"seed000_example", ".summary", "--summary", setup_summary},
-    {"seed000_example", ".slot3", "--slot 3", setup_slot3},
-    {"seed000_example", ".key", "--key 7:1", setup_key_x},
+    {"seed000_example", ".from4200", "--from 4200", setup_step3},
+    {"seed000_example", ".key", "--key 1:1", setup_key_x},
     {"seed001_concurrent", "", "", setup_full},
     {"seed001_concurrent", ".summary", "--summary", setup_summary},
     {"seed001_concurrent", ".node3", "--node 3", setup_node3},
     {"seed001_concurrent", ".last1", "--last 1", setup_last1},
     {"worked_example", "", "", setup_full},
     {"worked_example", ".summary", "--summary", setup_summary},
+    {"worked_example", ".key", "--key 5:2", setup_key_lost},
 };
 
 static const scenario_t *find_scenario(const char *name)
@@ -80,6 +99,24 @@ static const scenario_t *find_scenario(const char *name)
     return sc;
 }
 
+/* The directory for a scenario's trace files: a fresh one under /tmp, removed after use, or
+ * with BALLOT_TRACE_KEEP=DIR, DIR/<scenario>, kept so that `ballot trace` can read them
+ * (docs/debugging.md). Returns whether the files are kept. */
+static bool scenario_dir(const scenario_t *sc, char *dir, size_t dir_bytes)
+{
+    const char *keep = getenv("BALLOT_TRACE_KEEP");
+    if (keep == NULL || keep[0] == '\0') {
+        test_dir_make(dir, dir_bytes);
+        return false;
+    }
+    int w = snprintf(dir, dir_bytes, "%s/%s", keep, sc->name);
+    assert_true(w > 0 && (size_t)w < dir_bytes);
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+        fail_msg("cannot make %s: %s", dir, strerror(errno));
+    }
+    return true;
+}
+
 /* Produces the scenario, writes one trace file per node, reads them back (in the given
  * file order) and merges them. */
 static void load_scenario(const scenario_t *sc, trace_set_t *set, bool reverse_files)
@@ -87,14 +124,14 @@ static void load_scenario(const scenario_t *sc, trace_set_t *set, bool reverse_f
     scenario_events_t *events = calloc(1, sizeof *events);
     assert_non_null(events);
     sc->produce(events);
-    char dir[TEST_DIR_BYTES];
+    char dir[TEST_PATH_BYTES];
     char paths[NODES_MAX + 1u][TEST_PATH_BYTES];
     bool traced[NODES_MAX + 1u] = {false};
     for (size_t i = 0; i < events->count; i++) {
         traced[events->events[i].node] = true;
     }
     /* A node that never ran (down in the scenario) leaves no trace file. */
-    test_dir_make(dir, sizeof dir);
+    bool keep = scenario_dir(sc, dir, sizeof dir);
     for (uint32_t n = 1; n <= events->node_count; n++) {
         if (traced[n]) {
             test_write_node_file(dir, n, events->node_count, events->events, events->count,
@@ -111,7 +148,9 @@ static void load_scenario(const scenario_t *sc, trace_set_t *set, bool reverse_f
     assert_int_equal(set->bad_lines, 0);
     assert_int_equal(set->count, events->count);
     trace_set_sort(set);
-    test_dir_remove(dir);
+    if (!keep) {
+        test_dir_remove(dir);
+    }
     free(events);
 }
 
@@ -195,11 +234,11 @@ static void test_ballot_filter_and_empty(void **state)
     trace_view_options_t opts;
     trace_view_options_init(&opts);
     opts.filter.ballot_set = true;
-    opts.filter.ballot = (ballot_t){.round = 8, .node = 2};
+    opts.filter.ballot = (ballot_t){.round = 8, .node = 5};
     char *text = test_render(&set, &opts);
-    assert_non_null(strstr(text, "== generation r8.n2"));
-    assert_null(strstr(text, "== generation r5.n1"));
-    assert_non_null(strstr(text, "2 generations, 1 shown"));
+    assert_non_null(strstr(text, "== generation r8.n5"));
+    assert_null(strstr(text, "== generation r5.n4"));
+    assert_non_null(strstr(text, "3 generations, 1 shown"));
     free(text);
     trace_set_free(&set);
 
