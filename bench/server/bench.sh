@@ -1,0 +1,165 @@
+#!/usr/bin/env bash
+# The server benchmark (docs/performance-server.md): a 3-node cluster on 127.0.0.1 with
+# fsync on, measured with unmodified redis-benchmark and build/ballot-bench-probe. Prints
+# each figure with the command that produced it and the issue's target beside it.
+#
+#   bench/server/bench.sh                 everything (about 3 minutes)
+#   BENCH_ONLY="set get" bench/server/bench.sh   some parts: floor set pipeline get single
+#                                         failover rss trace
+# Environment: BUILD (default build), BENCH_DIR (parent of the data dirs, default /tmp; put it
+# on the disk you want to measure), BENCH_PORT (first of six ports, default 16381),
+# FAILOVER_TRIALS (default 20), RSS_KEYS (default 1000000).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+build="${BUILD:-build}"
+ballotd="$build/ballotd"
+probe="$build/ballot-bench-probe"
+only="${BENCH_ONLY:-floor set pipeline get single failover rss trace}"
+port0="${BENCH_PORT:-16381}"
+trials="${FAILOVER_TRIALS:-20}"
+rss_keys="${RSS_KEYS:-1000000}"
+for tool in "$ballotd" "$probe" "$(command -v redis-benchmark)" "$(command -v redis-cli)"; do
+  [ -x "$tool" ] || { echo "bench.sh: missing $tool (build first; apt-get install redis-tools)" >&2; exit 1; }
+done
+
+work="$(mktemp -d "${BENCH_DIR:-/tmp}/ballot-bench.XXXXXX")"
+declare -A pids=()
+client_port() { echo $((port0 + $1 - 1)); }
+peer_port() { echo $((port0 + 2 + $1)); }
+peers="1=127.0.0.1:$(peer_port 1),2=127.0.0.1:$(peer_port 2),3=127.0.0.1:$(peer_port 3)"
+
+start_node() { # id [extra flags...]
+  local id="$1"; shift
+  local trace=()
+  [ "${BENCH_TRACE:-0}" = 1 ] && trace=(--trace "$work/node$id.trace")
+  "$ballotd" --id "$id" --data-dir "$work/node$id" --client "127.0.0.1:$(client_port "$id")" \
+    --peers "$peers" --cluster-id 77 "${trace[@]}" "$@" >>"$work/node$id.log" 2>&1 &
+  pids[$id]=$!
+  disown "${pids[$id]}" # no job notices when the failover trials kill -9 it
+  for _ in $(seq 1 200); do
+    redis-cli -p "$(client_port "$id")" ping >/dev/null 2>&1 && return 0
+    sleep 0.05
+  done
+  echo "bench.sh: node $id did not start; see $work/node$id.log" >&2
+  exit 1
+}
+gone() { # pid: waits (bounded, 20 s) until the process has exited
+  for _ in $(seq 1 2000); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.01; done
+}
+stop_node() { kill -TERM "${pids[$1]}" 2>/dev/null || true; gone "${pids[$1]}"; unset "pids[$1]"; }
+stop_all() { for id in "${!pids[@]}"; do stop_node "$id"; done; }
+cleanup() { stop_all; rm -rf "$work"; }
+trap cleanup EXIT
+
+info_field() { # port field
+  redis-cli -p "$1" info 2>/dev/null | tr -d '\r' | awk -F: -v k="$2" '$1 == k { print $2 }'
+}
+leader() { # prints the leader's id once one holds a lease
+  for _ in $(seq 1 400); do
+    for id in "${!pids[@]}"; do
+      if [ "$(info_field "$(client_port "$id")" role)" = leader ] &&
+         [ "$(info_field "$(client_port "$id")" lease_held)" = 1 ]; then
+        echo "$id"; return 0
+      fi
+    done
+    sleep 0.025
+  done
+  echo "bench.sh: no leader" >&2; exit 1
+}
+caught_up() { # waits until every running node has applied the same index
+  for _ in $(seq 1 600); do
+    local seen=""
+    for id in "${!pids[@]}"; do seen="$seen $(info_field "$(client_port "$id")" applied_index)"; done
+    [ "$(echo "$seen" | tr ' ' '\n' | sed '/^$/d' | sort -u | wc -l)" = 1 ] && return 0
+    sleep 0.05
+  done
+}
+fresh_cluster() { # [extra flags...]
+  stop_all; rm -rf "$work"/node*
+  for id in 1 2 3; do start_node "$id" "$@"; done
+  leader >/dev/null
+}
+csv_field() { # csv-line column(1-based)
+  echo "$1" | tr -d '"' | awk -F, -v c="$2" '{ print $c }'
+}
+run_bench() { # label args... ; prints rps and p99 from redis-benchmark --csv
+  local label="$1"; shift
+  local line
+  line="$(redis-benchmark "$@" --csv 2>/dev/null | grep -v '^"test"' | tail -1)"
+  printf '%-34s %10s req/s   p50 %6s ms   p99 %6s ms   (redis-benchmark %s)\n' "$label" \
+    "$(csv_field "$line" 2)" "$(csv_field "$line" 5)" "$(csv_field "$line" 7)" "$*"
+}
+
+echo "== Ballot server benchmark =="
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'),"\
+  "$(free -g | awk '/Mem:/ { print $2 }') GB, kernel $(uname -r)"
+echo "data: $work on $(df -T "$work" | awk 'NR==2 { print $1 " (" $2 ")" }'), fsync on (fdatasync per group commit)"
+echo "load when starting: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo
+
+if [[ " $only " == *" floor "* || " $only " == *" single "* ]]; then
+  "$probe" fsync "$work" 500 >"$work/floor"
+  "$probe" rtt 5000 >>"$work/floor"
+  fsync_p50=$(awk '/fdatasync_p50_us/ { print $2 }' "$work/floor")
+  rtt_p50=$(awk '/loopback_rtt_p50_us/ { print $2 }' "$work/floor")
+  printf '%-34s %10s us   p99 %s us   (ballot-bench-probe fsync DIR 500)\n' "fdatasync (256 B append)" \
+    "$fsync_p50" "$(awk '/fdatasync_p99_us/ { print $2 }' "$work/floor")"
+  printf '%-34s %10s us   p99 %s us   (ballot-bench-probe rtt 5000)\n' "loopback TCP round trip" \
+    "$rtt_p50" "$(awk '/loopback_rtt_p99_us/ { print $2 }' "$work/floor")"
+fi
+
+fresh_cluster
+L=$(leader); LP=$(client_port "$L")
+echo "leader: n$L (port $LP)"
+if [[ " $only " == *" set "* ]]; then
+  run_bench "SET -c 64 (target >= 25000, p99<=10)" -p "$LP" -t set -n 200000 -c 64
+fi
+if [[ " $only " == *" pipeline "* ]]; then
+  run_bench "SET -c 64 -P 16 (target >= 100000)" -p "$LP" -t set -n 1000000 -c 64 -P 16
+fi
+if [[ " $only " == *" get "* ]]; then
+  run_bench "GET -c 64 lease (target >= 50000)" -p "$LP" -t get -n 200000 -c 64
+fi
+if [[ " $only " == *" single "* ]]; then
+  line="$(redis-benchmark -p "$LP" -t set -n 5000 -c 1 --csv 2>/dev/null | tail -1)"
+  p50=$(csv_field "$line" 5)
+  bound=$(awk -v f="$fsync_p50" -v r="$rtt_p50" 'BEGIN { printf "%.3f", 1.5 * (f + r) / 1000 }')
+  printf '%-34s %10s ms   bound 1.5 x (fdatasync p50 + rtt p50) = %s ms   (redis-benchmark -t set -n 5000 -c 1)\n' \
+    "single client SET p50" "$p50" "$bound"
+fi
+
+if [[ " $only " == *" failover "* ]]; then
+  : >"$work/failover"
+  for t in $(seq 1 "$trials"); do
+    L=$(leader); caught_up
+    others=""
+    for id in 1 2 3; do [ "$id" != "$L" ] && others="$others,127.0.0.1:$(client_port "$id")"; done
+    "$probe" failover "${pids[$L]}" "${others#,}" | awk '{ print $2 }' >>"$work/failover"
+    gone "${pids[$L]}"
+    unset "pids[$L]"
+    start_node "$L"
+  done
+  sort -n "$work/failover" | awk -v n="$trials" '{ v[NR] = $1 }
+    END { printf "%-34s median %s ms   worst %s ms   over %d trials (kill -9 leader -> first acknowledged SET)\n",
+          "failover (target worst <= 1000)", v[int((NR + 1) / 2)], v[NR], n }'
+fi
+
+if [[ " $only " == *" rss "* ]]; then
+  fresh_cluster
+  L=$(leader)
+  "$probe" load "127.0.0.1:$(client_port "$L")" "$rss_keys" 16 100 >"$work/load"
+  caught_up; sleep 2; caught_up
+  rss=""
+  for id in 1 2 3; do
+    rss="$rss n$id=$(awk '/VmRSS/ { printf "%.0f", $2 / 1024 }' "/proc/${pids[$id]}/status")MB"
+  done
+  printf '%-34s %s   (%s keys of 16 B, 100 B values, loaded in %ss; target <= 250 MB)\n' \
+    "RSS per node" "$rss" "$rss_keys" "$(awk '/load_seconds/ { print $2 }' "$work/load")"
+fi
+
+if [[ " $only " == *" trace "* ]]; then
+  BENCH_TRACE=1 fresh_cluster
+  L=$(leader)
+  run_bench "SET -c 64 with --trace FILE" -p "$(client_port "$L")" -t set -n 200000 -c 64
+fi

@@ -1,0 +1,437 @@
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "net/net_internal.h"
+
+/* Input buffers keep at least this much free room for the next read. */
+#define CONN_READ_ROOM_MIN_BYTES (4u * 1024u)
+/* Buffers larger than this are given back when they empty, so that a burst does not pin
+ * memory on an idle connection. */
+#define CONN_BUFFER_KEEP_BYTES (256u * 1024u)
+
+net_conn_t *net_conn_new(net_loop_t *loop, const net_conn_limits_t *limits)
+{
+    net_conn_t *conn = calloc(1, sizeof(*conn));
+    if (conn == NULL) {
+        return NULL;
+    }
+    conn->kind = NET_KIND_CONN;
+    conn->loop = loop;
+    conn->limits = *limits;
+    uv_tcp_init(&loop->uv, &conn->tcp);
+    conn->tcp.data = conn;
+    conn->write_req.data = conn;
+    conn->connect_req.data = conn;
+    return conn;
+}
+
+void net_conn_fill_peer_text(net_conn_t *conn)
+{
+    struct sockaddr_storage ss;
+    int len = (int)sizeof(ss);
+    snprintf(conn->peer_text, sizeof(conn->peer_text), "?");
+    if (uv_tcp_getpeername(&conn->tcp, (struct sockaddr *)&ss, &len) != 0) {
+        return;
+    }
+    char host[NET_HOST_BYTES_MAX];
+    int port = 0;
+    if (ss.ss_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)&ss;
+        uv_ip4_name(in, host, sizeof(host));
+        port = ntohs(in->sin_port);
+    } else if (ss.ss_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&ss;
+        uv_ip6_name(in6, host, sizeof(host));
+        port = ntohs(in6->sin6_port);
+    } else {
+        return;
+    }
+    snprintf(conn->peer_text, sizeof(conn->peer_text), "%s:%d", host, port);
+}
+
+const char *net_conn_peer_text(const net_conn_t *conn)
+{
+    return conn->peer_text;
+}
+
+static void conn_unlist(net_conn_t *conn)
+{
+    if (!conn->dirty_listed) {
+        return;
+    }
+    net_loop_t *loop = conn->loop;
+    if (conn->dirty_prev != NULL) {
+        conn->dirty_prev->dirty_next = conn->dirty_next;
+    } else {
+        loop->dirty = conn->dirty_next;
+    }
+    if (conn->dirty_next != NULL) {
+        conn->dirty_next->dirty_prev = conn->dirty_prev;
+    }
+    conn->dirty_prev = NULL;
+    conn->dirty_next = NULL;
+    conn->dirty_listed = false;
+}
+
+void net_conn_mark_dirty(net_conn_t *conn)
+{
+    if (conn->dirty_listed || conn->closing) {
+        return;
+    }
+    net_loop_t *loop = conn->loop;
+    conn->dirty_prev = NULL;
+    conn->dirty_next = loop->dirty;
+    if (loop->dirty != NULL) {
+        loop->dirty->dirty_prev = conn;
+    }
+    loop->dirty = conn;
+    conn->dirty_listed = true;
+}
+
+void net_conn_on_handle_closed(uv_handle_t *handle)
+{
+    net_conn_t *conn = handle->data;
+    conn_unlist(conn);
+    if (conn->ops != NULL && conn->ops->on_close != NULL && !conn->loop->destroying) {
+        conn->ops->on_close(conn, conn->user, conn->close_reason, conn->close_err);
+    }
+    if (conn->dialer != NULL && !conn->loop->destroying) {
+        net_dialer_conn_closed(conn->dialer);
+    }
+    free(conn->read_buf);
+    free(conn->write_buf);
+    free(conn->flight_buf);
+    free(conn);
+}
+
+void net_conn_close_reason(net_conn_t *conn, net_close_reason_t reason, int uv_err)
+{
+    if (conn->closing) {
+        return;
+    }
+    conn->closing = true;
+    conn->close_reason = reason;
+    conn->close_err = uv_err;
+    conn_unlist(conn);
+    uv_close((uv_handle_t *)&conn->tcp, net_conn_on_handle_closed);
+}
+
+void net_conn_close(net_conn_t *conn)
+{
+    net_conn_close_reason(conn, NET_CLOSE_LOCAL, 0);
+}
+
+bool net_conn_closing(const net_conn_t *conn)
+{
+    return conn->closing;
+}
+
+void net_conn_close_after_flush(net_conn_t *conn)
+{
+    conn->close_after_flush = true;
+    net_conn_mark_dirty(conn);
+    net_loop_kick(conn->loop);
+}
+
+/* ---- input ---- */
+
+static bool conn_make_read_room(net_conn_t *conn)
+{
+    if (conn->read_cap - conn->read_end >= CONN_READ_ROOM_MIN_BYTES) {
+        return true;
+    }
+    if (conn->read_start > 0) {
+        size_t held = conn->read_end - conn->read_start;
+        memmove(conn->read_buf, conn->read_buf + conn->read_start, held);
+        conn->read_start = 0;
+        conn->read_end = held;
+        if (conn->read_cap - conn->read_end >= CONN_READ_ROOM_MIN_BYTES) {
+            return true;
+        }
+    }
+    if (conn->read_cap >= conn->limits.read_bytes_max) {
+        return conn->read_end < conn->read_cap;
+    }
+    size_t cap = conn->read_cap == 0 ? NET_BUFFER_INITIAL_BYTES : conn->read_cap * 2;
+    if (cap > conn->limits.read_bytes_max) {
+        cap = conn->limits.read_bytes_max;
+    }
+    uint8_t *grown = realloc(conn->read_buf, cap);
+    if (grown == NULL) {
+        return conn->read_end < conn->read_cap;
+    }
+    conn->read_buf = grown;
+    conn->read_cap = cap;
+    return true;
+}
+
+static void conn_alloc_cb(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
+{
+    (void)suggested;
+    net_conn_t *conn = handle->data;
+    if (!conn_make_read_room(conn)) {
+        *buf = uv_buf_init(NULL, 0); /* libuv reports UV_ENOBUFS */
+        return;
+    }
+    *buf = uv_buf_init((char *)conn->read_buf + conn->read_end,
+                       (unsigned)(conn->read_cap - conn->read_end));
+}
+
+static void conn_deliver(net_conn_t *conn)
+{
+    if (conn->closing || conn->paused || conn->read_end == conn->read_start) {
+        return;
+    }
+    if (conn->ops != NULL && conn->ops->on_data != NULL) {
+        conn->ops->on_data(conn, conn->user);
+    }
+}
+
+static void conn_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
+{
+    (void)buf;
+    net_conn_t *conn = stream->data;
+    if (nread == 0 || conn->closing) {
+        return;
+    }
+    if (nread < 0) {
+        if (nread == UV_EOF) {
+            net_conn_close_reason(conn, NET_CLOSE_EOF, 0);
+        } else if (nread == UV_ENOBUFS) {
+            net_conn_close_reason(conn, NET_CLOSE_READ_BOUND, 0);
+        } else {
+            net_conn_close_reason(conn, NET_CLOSE_ERROR, (int)nread);
+        }
+        return;
+    }
+    conn->read_end += (size_t)nread;
+    assert(conn->read_end <= conn->read_cap);
+    conn_deliver(conn);
+}
+
+static void conn_start_reading(net_conn_t *conn)
+{
+    if (conn->reading || conn->closing || conn->paused) {
+        return;
+    }
+    int rc = uv_read_start((uv_stream_t *)&conn->tcp, conn_alloc_cb, conn_read_cb);
+    if (rc != 0) {
+        net_conn_close_reason(conn, NET_CLOSE_ERROR, rc);
+        return;
+    }
+    conn->reading = true;
+}
+
+void net_conn_set_ops(net_conn_t *conn, const net_conn_ops_t *ops, void *user)
+{
+    conn->ops = ops;
+    conn->user = user;
+    conn_start_reading(conn);
+}
+
+void net_conn_set_limits(net_conn_t *conn, const net_conn_limits_t *limits)
+{
+    conn->limits = *limits;
+}
+
+const uint8_t *net_conn_data(const net_conn_t *conn, size_t *size)
+{
+    *size = conn->read_end - conn->read_start;
+    return conn->read_buf + conn->read_start;
+}
+
+void net_conn_consume(net_conn_t *conn, size_t bytes)
+{
+    assert(bytes <= conn->read_end - conn->read_start);
+    conn->read_start += bytes;
+    if (conn->read_start == conn->read_end) {
+        conn->read_start = 0;
+        conn->read_end = 0;
+        if (conn->read_cap > CONN_BUFFER_KEEP_BYTES) {
+            free(conn->read_buf);
+            conn->read_buf = NULL;
+            conn->read_cap = 0;
+        }
+    }
+}
+
+void net_conn_pause(net_conn_t *conn)
+{
+    if (conn->paused || conn->closing) {
+        return;
+    }
+    conn->paused = true;
+    if (conn->reading) {
+        uv_read_stop((uv_stream_t *)&conn->tcp);
+        conn->reading = false;
+    }
+}
+
+void net_conn_resume(net_conn_t *conn)
+{
+    if (!conn->paused || conn->closing) {
+        return;
+    }
+    conn->paused = false;
+    if (conn->ops != NULL) {
+        conn_start_reading(conn);
+    }
+    if (conn->read_end > conn->read_start) {
+        conn->redeliver = true;
+        net_conn_mark_dirty(conn);
+        net_loop_kick(conn->loop);
+    }
+}
+
+bool net_conn_paused(const net_conn_t *conn)
+{
+    return conn->paused;
+}
+
+/* ---- output ---- */
+
+size_t net_conn_pending_bytes(const net_conn_t *conn)
+{
+    return conn->write_len + conn->flight_len;
+}
+
+uint8_t *net_conn_reserve(net_conn_t *conn, size_t bytes)
+{
+    if (conn->closing) {
+        return NULL;
+    }
+    if (conn->write_len + conn->flight_len + bytes > conn->limits.write_bytes_max) {
+        net_conn_close_reason(conn, NET_CLOSE_WRITE_BOUND, 0);
+        return NULL;
+    }
+    size_t need = conn->write_len + bytes;
+    if (need > conn->write_cap) {
+        size_t cap = conn->write_cap == 0 ? NET_BUFFER_INITIAL_BYTES : conn->write_cap;
+        while (cap < need) {
+            cap *= 2;
+        }
+        uint8_t *grown = realloc(conn->write_buf, cap);
+        if (grown == NULL) {
+            net_conn_close_reason(conn, NET_CLOSE_ERROR, UV_ENOMEM);
+            return NULL;
+        }
+        conn->write_buf = grown;
+        conn->write_cap = cap;
+    }
+    return conn->write_buf + conn->write_len;
+}
+
+void net_conn_commit(net_conn_t *conn, size_t bytes)
+{
+    if (conn->closing) {
+        return;
+    }
+    assert(conn->write_len + bytes <= conn->write_cap);
+    conn->write_len += bytes;
+    net_conn_mark_dirty(conn);
+}
+
+bool net_conn_write(net_conn_t *conn, const void *bytes, size_t size)
+{
+    uint8_t *dst = net_conn_reserve(conn, size);
+    if (dst == NULL) {
+        return false;
+    }
+    memcpy(dst, bytes, size);
+    net_conn_commit(conn, size);
+    return true;
+}
+
+static void conn_flush(net_conn_t *conn);
+
+static void conn_write_cb(uv_write_t *req, int status)
+{
+    net_conn_t *conn = req->data;
+    conn->writing = false;
+    conn->flight_len = 0;
+    if (conn->flight_cap > CONN_BUFFER_KEEP_BYTES) {
+        free(conn->flight_buf);
+        conn->flight_buf = NULL;
+        conn->flight_cap = 0;
+    }
+    if (conn->closing) {
+        return;
+    }
+    if (status < 0) {
+        net_conn_close_reason(conn, NET_CLOSE_ERROR, status);
+        return;
+    }
+    conn_flush(conn);
+}
+
+static void conn_written_all(net_conn_t *conn)
+{
+    conn->write_len = 0;
+    if (conn->write_cap > CONN_BUFFER_KEEP_BYTES) {
+        free(conn->write_buf);
+        conn->write_buf = NULL;
+        conn->write_cap = 0;
+    }
+    if (conn->close_after_flush) {
+        net_conn_close(conn);
+    }
+}
+
+/* One write syscall for everything gathered; what the kernel does not take now goes to
+ * uv_write, and the next gathering goes to the other buffer meanwhile. */
+static void conn_flush(net_conn_t *conn)
+{
+    if (conn->closing || conn->writing) {
+        return;
+    }
+    if (conn->write_len == 0) {
+        if (conn->close_after_flush) {
+            net_conn_close(conn);
+        }
+        return;
+    }
+    uv_buf_t buf = uv_buf_init((char *)conn->write_buf, (unsigned)conn->write_len);
+    int n = uv_try_write((uv_stream_t *)&conn->tcp, &buf, 1);
+    if (n < 0 && n != UV_EAGAIN) {
+        net_conn_close_reason(conn, NET_CLOSE_ERROR, n);
+        return;
+    }
+    size_t done = n > 0 ? (size_t)n : 0;
+    if (done == conn->write_len) {
+        conn_written_all(conn);
+        return;
+    }
+    uint8_t *swap_buf = conn->flight_buf;
+    size_t swap_cap = conn->flight_cap;
+    conn->flight_buf = conn->write_buf;
+    conn->flight_cap = conn->write_cap;
+    conn->flight_len = conn->write_len - done;
+    conn->write_buf = swap_buf;
+    conn->write_cap = swap_cap;
+    conn->write_len = 0;
+    uv_buf_t rest = uv_buf_init((char *)conn->flight_buf + done, (unsigned)conn->flight_len);
+    int rc = uv_write(&conn->write_req, (uv_stream_t *)&conn->tcp, &rest, 1, conn_write_cb);
+    if (rc != 0) {
+        net_conn_close_reason(conn, NET_CLOSE_ERROR, rc);
+        return;
+    }
+    conn->writing = true;
+}
+
+void net_conn_service_dirty(net_loop_t *loop)
+{
+    /* Bounded by the number of connections: each is unlisted before it is serviced, and
+     * servicing may only list it again through a new write by its owner. */
+    while (loop->dirty != NULL) {
+        net_conn_t *conn = loop->dirty;
+        conn_unlist(conn);
+        if (conn->redeliver) {
+            conn->redeliver = false;
+            conn_deliver(conn);
+            conn_unlist(conn);
+        }
+        conn_flush(conn);
+    }
+}

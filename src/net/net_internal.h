@@ -1,0 +1,89 @@
+/* Shared between the files of src/net; not part of its public door (net.h). */
+#ifndef BALLOT_NET_NET_INTERNAL_H
+#define BALLOT_NET_NET_INTERNAL_H
+
+#include "net/net.h"
+
+/* Every libuv handle's data points at a wrapper that starts with one of these, so that
+ * net_loop_destroy() can close whatever is left with the right callback. */
+typedef enum net_kind {
+    NET_KIND_CONN = 1,
+    NET_KIND_LISTENER = 2,
+    NET_KIND_DIALER = 3,
+    NET_KIND_TIMER = 4,
+    NET_KIND_WAKEUP = 5,
+    NET_KIND_LOOP = 6,
+} net_kind_t;
+
+struct net_loop {
+    net_kind_t kind;
+    uv_loop_t uv;
+    uv_check_t check; /* the per-iteration hook and write flush */
+    uv_idle_t idle;   /* active while work waits for the hook: poll must not block */
+    uv_signal_t sigint;
+    uv_signal_t sigterm;
+    bool signals_started;
+    net_hook_fn hook;
+    void *hook_user;
+    net_signal_fn signal_fn;
+    void *signal_user;
+    net_conn_t *dirty; /* connections with output to flush or input to re-deliver */
+    bool destroying;
+};
+
+struct net_conn {
+    net_kind_t kind;
+    uv_tcp_t tcp;
+    net_loop_t *loop;
+    const net_conn_ops_t *ops;
+    void *user;
+    net_conn_limits_t limits;
+    /* input: bytes [read_start, read_end) are unconsumed */
+    uint8_t *read_buf;
+    size_t read_start;
+    size_t read_end;
+    size_t read_cap;
+    /* output being gathered this iteration */
+    uint8_t *write_buf;
+    size_t write_len;
+    size_t write_cap;
+    /* output handed to uv_write and not yet completed */
+    uint8_t *flight_buf;
+    size_t flight_len;
+    size_t flight_cap;
+    uv_write_t write_req;
+    uv_connect_t connect_req;
+    bool writing;
+    bool reading;
+    bool paused;
+    bool redeliver;
+    bool closing;
+    bool close_after_flush;
+    net_close_reason_t close_reason;
+    int close_err;
+    /* dirty list links */
+    net_conn_t *dirty_prev;
+    net_conn_t *dirty_next;
+    bool dirty_listed;
+    net_dialer_t *dialer; /* the dialer that made it, or NULL */
+    char peer_text[NET_HOST_BYTES_MAX + 8];
+};
+
+net_conn_t *net_conn_new(net_loop_t *loop, const net_conn_limits_t *limits);
+/* Closes with a reason (first reason wins). */
+void net_conn_close_reason(net_conn_t *conn, net_close_reason_t reason, int uv_err);
+void net_conn_fill_peer_text(net_conn_t *conn);
+/* Flushes output and re-delivers input of every listed connection. */
+void net_conn_service_dirty(net_loop_t *loop);
+void net_conn_mark_dirty(net_conn_t *conn);
+void net_loop_kick(net_loop_t *loop);
+/* Called when a dialer's connection has closed (after the owner's on_close). */
+void net_dialer_conn_closed(net_dialer_t *dialer);
+/* Close callbacks for net_loop_destroy's sweep. */
+void net_conn_on_handle_closed(uv_handle_t *handle);
+void net_listener_on_handle_closed(uv_handle_t *handle);
+void net_dialer_on_handle_closed(uv_handle_t *handle);
+void net_timer_on_handle_closed(uv_handle_t *handle);
+void net_wakeup_on_handle_closed(uv_handle_t *handle);
+
+#endif

@@ -1,0 +1,375 @@
+/* RESP client connections: accept, parse, dispatch, and route what the node produces
+ * (applied results, read barriers, refusals) back to the request that asked. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/log.h"
+#include "server/server_internal.h"
+
+static client_t *clients_lookup(server_t *srv, uint64_t client_id)
+{
+    uint64_t value = 0;
+    if (!idmap_get(&srv->client_map, client_id, &value)) {
+        return NULL;
+    }
+    return (client_t *)(uintptr_t)value;
+}
+
+static const char *clients_close_reason(net_close_reason_t reason)
+{
+    switch (reason) {
+    case NET_CLOSE_LOCAL:
+        return "closed by the server";
+    case NET_CLOSE_EOF:
+        return "closed by the client";
+    case NET_CLOSE_ERROR:
+        return "socket error";
+    case NET_CLOSE_READ_BOUND:
+        return "request over the read bound";
+    case NET_CLOSE_WRITE_BOUND:
+        return "replies not read (output bound reached)";
+    }
+    return "?";
+}
+
+static void clients_unlist_ready(server_t *srv, client_t *client)
+{
+    client_t **at = &srv->ready;
+    /* Bounded by the number of clients. */
+    while (*at != NULL) {
+        if (*at == client) {
+            *at = client->ready_next;
+            break;
+        }
+        at = &(*at)->ready_next;
+    }
+    client->ready_listed = false;
+}
+
+static void clients_on_close(net_conn_t *conn, void *user, net_close_reason_t reason, int uv_err)
+{
+    (void)conn;
+    client_t *client = user;
+    server_t *srv = client->srv;
+    if (reason == NET_CLOSE_WRITE_BOUND) {
+        log_warn("client %s disconnected: %s", net_conn_peer_text(conn),
+                 clients_close_reason(reason));
+    } else {
+        log_debug("client %s gone: %s%s%s", net_conn_peer_text(conn), clients_close_reason(reason),
+                  uv_err != 0 ? ": " : "", uv_err != 0 ? uv_strerror(uv_err) : "");
+    }
+    for (uint32_t i = 0; i < client->count; i++) {
+        request_t *r = &client->ring[(client->head + i) % client->ring_cap];
+        if (r->read_id != 0) {
+            idmap_remove(&srv->read_map, r->read_id);
+        }
+    }
+    for (uint32_t i = 0; i < client->ring_cap; i++) {
+        free(client->ring[i].cmd);
+        free(client->ring[i].reply);
+    }
+    free(client->ring);
+    idmap_remove(&srv->client_map, client->client_id);
+    if (client->ready_listed) {
+        clients_unlist_ready(srv, client);
+    }
+    if (client->prev != NULL) {
+        client->prev->next = client->next;
+    } else {
+        srv->clients = client->next;
+    }
+    if (client->next != NULL) {
+        client->next->prev = client->prev;
+    }
+    srv->client_count--;
+    resp_parser_free(&client->parser);
+    free(client);
+}
+
+/* Parses and dispatches whole requests while the pipeline has room. */
+static void client_process(client_t *client)
+{
+    server_t *srv = client->srv;
+    /* Bounded by pipeline_max: every dispatched request takes a pipeline entry or is
+     * answered at once (then nothing is ahead of it and it takes none). */
+    uint32_t budget = srv->cfg->pipeline_max * 2u + 1u;
+    while (!client->quitting && client->count < srv->cfg->pipeline_max && budget-- > 0 &&
+           !net_conn_closing(client->conn)) {
+        resp_request_t req;
+        int rc = resp_parser_next(&client->parser, &req);
+        if (rc != BALLOT_OK) {
+            srv->stat_resp_refused++;
+            log_info("client %s: refusing request: %s", net_conn_peer_text(client->conn),
+                     resp_parser_error(&client->parser));
+            client_reply_error(client, "ERR %s", resp_parser_error(&client->parser));
+            client->quitting = true;
+            client_drain(client);
+            return;
+        }
+        if (req.argc == 0) {
+            break;
+        }
+        commands_dispatch(client, req.argc, req.argv, req.argv_len);
+    }
+    if (client->count >= srv->cfg->pipeline_max) {
+        net_conn_pause(client->conn);
+    }
+}
+
+static void clients_on_data(net_conn_t *conn, void *user)
+{
+    client_t *client = user;
+    size_t size = 0;
+    const uint8_t *bytes = net_conn_data(conn, &size);
+    if (client->quitting) {
+        net_conn_consume(conn, size);
+        return;
+    }
+    int rc = resp_parser_feed(&client->parser, bytes, size);
+    net_conn_consume(conn, size);
+    if (rc == BALLOT_ENOMEM) {
+        net_conn_close(conn);
+        return;
+    }
+    client_process(client);
+}
+
+void client_after_drain(client_t *client)
+{
+    if (!net_conn_paused(client->conn) || net_conn_closing(client->conn)) {
+        return;
+    }
+    if (client->count < client->srv->cfg->pipeline_max) {
+        client_process(client);
+    }
+    if (client->count < client->srv->cfg->pipeline_max && !client->quitting) {
+        net_conn_resume(client->conn);
+    }
+}
+
+static const net_conn_ops_t clients_ops = {
+    .on_data = clients_on_data,
+    .on_close = clients_on_close,
+};
+
+static void clients_reject_on_data(net_conn_t *conn, void *user)
+{
+    (void)user;
+    size_t size = 0;
+    net_conn_data(conn, &size);
+    net_conn_consume(conn, size);
+}
+
+static const net_conn_ops_t clients_reject_ops = {
+    .on_data = clients_reject_on_data,
+    .on_close = NULL,
+};
+
+static uint64_t clients_next_id(server_t *srv)
+{
+    srv->client_counter = (srv->client_counter + 1) & CLIENT_ID_COUNTER_MASK;
+    if (srv->client_counter == 0) {
+        srv->client_counter = 1;
+    }
+    return ((uint64_t)srv->cfg->id << CLIENT_ID_NODE_SHIFT) |
+           ((srv->boot_id & 0xffffffffu) << CLIENT_ID_BOOT_SHIFT) | srv->client_counter;
+}
+
+static void clients_on_accept(net_listener_t *listener, net_conn_t *conn, void *user)
+{
+    (void)listener;
+    server_t *srv = user;
+    static const char full[] = "-ERR max number of clients reached\r\n";
+    client_t *client = NULL;
+    if (!srv->stopping && srv->client_count < srv->cfg->max_clients) {
+        client = calloc(1, sizeof(*client));
+    }
+    if (client == NULL) {
+        srv->stat_rejected_connections++;
+        net_conn_set_ops(conn, &clients_reject_ops, srv);
+        net_conn_write(conn, full, sizeof(full) - 1);
+        net_conn_close_after_flush(conn);
+        return;
+    }
+    client->srv = srv;
+    client->conn = conn;
+    client->client_id = clients_next_id(srv);
+    client->connected_ms = server_now_ms();
+    resp_parser_init(&client->parser, NULL);
+    if (!idmap_put(&srv->client_map, client->client_id, (uint64_t)(uintptr_t)client)) {
+        resp_parser_free(&client->parser);
+        free(client);
+        net_conn_close(conn);
+        return;
+    }
+    client->next = srv->clients;
+    if (srv->clients != NULL) {
+        srv->clients->prev = client;
+    }
+    srv->clients = client;
+    srv->client_count++;
+    srv->stat_connections++;
+    net_conn_set_ops(conn, &clients_ops, client);
+}
+
+int clients_listen(server_t *srv, char *msg, size_t msg_bytes)
+{
+    net_conn_limits_t limits = {.read_bytes_max = SERVER_RESP_READ_BYTES_MAX,
+                                .write_bytes_max = srv->cfg->client_output_bytes_max};
+    return net_listen(srv->loop, &srv->cfg->client_addr, &limits, clients_on_accept, srv,
+                      &srv->client_listener, msg, msg_bytes);
+}
+
+void clients_close_all(server_t *srv)
+{
+    for (client_t *c = srv->clients; c != NULL; c = c->next) {
+        net_conn_close(c->conn);
+    }
+}
+
+static bool clients_is_mine(const server_t *srv, uint64_t client_id)
+{
+    return (client_id >> CLIENT_ID_NODE_SHIFT) == srv->cfg->id;
+}
+
+void clients_on_apply_result(server_t *srv, const command_t *command, const kv_result_t *r)
+{
+    if (!clients_is_mine(srv, command->client_id)) {
+        return;
+    }
+    client_t *client = clients_lookup(srv, command->client_id);
+    request_t *request = client != NULL ? client_find_write(client, command->sequence) : NULL;
+    if (request == NULL) {
+        return;
+    }
+    request->result_type = r->type;
+    request->integer = r->integer;
+    request->error = r->error;
+    if (r->type == KV_RESULT_BULK && !client_store_reply(request, r->bytes, r->size)) {
+        request->result_type = KV_RESULT_ERROR;
+        request->error = KV_ERR_TOOLARGE;
+    }
+    srv->stat_writes++;
+    client_mark_ready(client, request);
+}
+
+void clients_on_client_reply(server_t *srv, const client_reply_t *reply)
+{
+    client_t *client = clients_lookup(srv, reply->client_id);
+    request_t *request = client != NULL ? client_find_write(client, reply->sequence) : NULL;
+    if (request == NULL) {
+        return;
+    }
+    switch (reply->status) {
+    case CLIENT_NOT_LEADER:
+        /* No leader to forward to yet: try again shortly, until the request's deadline. */
+        request->retry_at_ms = server_now_ms() + REQUEST_RETRY_MS;
+        break;
+    case CLIENT_BUSY:
+        client_finish_error(client, request, "BUSY the leader's queue is full; retry later");
+        break;
+    case CLIENT_TOO_LARGE:
+        client_finish_error(client, request, "TOOLARGE command exceeds %u bytes",
+                            (unsigned)COMMAND_BYTES_MAX);
+        break;
+    }
+}
+
+void clients_on_read_result(server_t *srv, const read_result_t *result)
+{
+    uint64_t client_id = 0;
+    if (!idmap_get(&srv->read_map, result->read_id, &client_id)) {
+        return;
+    }
+    client_t *client = clients_lookup(srv, client_id);
+    request_t *request = client != NULL ? client_find_read(client, result->read_id) : NULL;
+    if (request == NULL) {
+        idmap_remove(&srv->read_map, result->read_id);
+        return;
+    }
+    if (!result->ok) {
+        request->retry_at_ms = server_now_ms() + REQUEST_RETRY_MS;
+        return;
+    }
+    srv->stat_reads++;
+    request->read_index = result->index;
+    if (srv->applied_slot >= result->index) {
+        client_mark_ready(client, request);
+        return;
+    }
+    /* Not applied that far yet: clients_tick() answers it once it is. */
+    idmap_remove(&srv->read_map, request->read_id);
+    request->read_id = 0;
+}
+
+static uint64_t clients_resubmit_ms(const server_t *srv)
+{
+    /* A forwarded command lost with a leader or a link is sent again after this; the kv
+     * client table makes the copy take effect once (kv.h). */
+    return 2u * (uint64_t)srv->cfg->node.election_timeout_max_ms;
+}
+
+static void clients_timeout(server_t *srv, client_t *client, request_t *r)
+{
+    node_status_t status;
+    node_get_status(srv->node, server_now_ms(), &status);
+    if (status.leader == NODE_NONE) {
+        client_finish_error(client, r,
+                            "NOTLEADER no leader is known (an election may be "
+                            "running); retry later");
+    } else if (r->kind == REQUEST_WRITE) {
+        client_finish_error(client, r,
+                            "TIMEOUT the write was not committed within %u ms; it may "
+                            "still take effect",
+                            srv->cfg->request_timeout_ms);
+    } else {
+        client_finish_error(client, r, "TIMEOUT the read was not confirmed within %u ms",
+                            srv->cfg->request_timeout_ms);
+    }
+}
+
+static void clients_tick_request(server_t *srv, client_t *client, request_t *r, uint64_t now_ms)
+{
+    if (now_ms >= r->deadline_ms) {
+        clients_timeout(srv, client, r);
+    } else if (r->retry_at_ms != 0 && now_ms >= r->retry_at_ms) {
+        if (r->kind == REQUEST_WRITE) {
+            client_submit_write(client, r, now_ms);
+        } else {
+            client_submit_read(client, r, now_ms);
+        }
+    } else if (r->kind == REQUEST_WRITE && now_ms - r->submitted_ms >= clients_resubmit_ms(srv)) {
+        client_submit_write(client, r, now_ms);
+    } else if (r->kind == REQUEST_READ && r->read_id == 0 && r->retry_at_ms == 0 &&
+               srv->applied_slot >= r->read_index) {
+        client_mark_ready(client, r);
+    }
+}
+
+void clients_tick(server_t *srv, uint64_t now_ms)
+{
+    for (client_t *client = srv->clients; client != NULL; client = client->next) {
+        if (client->waiting == 0) {
+            continue;
+        }
+        for (uint32_t i = 0; i < client->count; i++) {
+            request_t *r = &client->ring[(client->head + i) % client->ring_cap];
+            if (r->state == REQUEST_WAITING) {
+                clients_tick_request(srv, client, r, now_ms);
+            }
+        }
+    }
+}
+
+void clients_resubmit_all(server_t *srv, uint64_t now_ms)
+{
+    for (client_t *client = srv->clients; client != NULL; client = client->next) {
+        for (uint32_t i = 0; client->waiting > 0 && i < client->count; i++) {
+            request_t *r = &client->ring[(client->head + i) % client->ring_cap];
+            if (r->state == REQUEST_WAITING && r->kind == REQUEST_WRITE) {
+                r->retry_at_ms = now_ms;
+            }
+        }
+    }
+}

@@ -1,0 +1,512 @@
+/* The RESP commands: the key-value ones go through the log (writes) or a read barrier
+ * (reads); the rest are answered here, enough for redis-cli, redis-benchmark and common
+ * client libraries to connect (docs/operations.md lists them). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "server/log.h"
+#include "server/server_internal.h"
+
+#define COMMAND_NAME_BYTES_MAX 32u
+
+typedef struct command_args {
+    uint32_t argc;
+    const uint8_t *const *argv;
+    const uint32_t *len;
+} command_args_t;
+
+typedef void (*command_fn)(client_t *client, const command_args_t *args);
+
+typedef struct command_entry {
+    const char *name;
+    int arity; /* as COMMAND reports it: N exact, -N at least N */
+    const char *flags;
+    int first_key;
+    int last_key;
+    command_fn fn; /* NULL: a key-value command */
+} command_entry_t;
+
+static bool args_is(const command_args_t *args, uint32_t i, const char *word)
+{
+    size_t n = strlen(word);
+    return i < args->argc && args->len[i] == n &&
+           strncasecmp((const char *)args->argv[i], word, n) == 0;
+}
+
+static void reply_simple(client_t *client, const char *text)
+{
+    wire_buf_t *out = server_scratch(client->srv);
+    resp_reply_simple(out, text);
+    client_reply_now(client, out);
+}
+
+static void reply_integer(client_t *client, int64_t value)
+{
+    wire_buf_t *out = server_scratch(client->srv);
+    resp_reply_integer(out, value);
+    client_reply_now(client, out);
+}
+
+static void reply_bulk(client_t *client, const void *bytes, size_t size)
+{
+    wire_buf_t *out = server_scratch(client->srv);
+    resp_reply_bulk(out, bytes, size);
+    client_reply_now(client, out);
+}
+
+static void reply_arity(client_t *client, const command_args_t *args)
+{
+    client_reply_error(
+        client, "ERR wrong number of arguments for '%.*s' command",
+        (int)(args->len[0] < COMMAND_NAME_BYTES_MAX ? args->len[0] : COMMAND_NAME_BYTES_MAX),
+        (const char *)args->argv[0]);
+}
+
+static void cmd_ping(client_t *client, const command_args_t *args)
+{
+    if (args->argc == 1) {
+        static const char pong[] = "+PONG\r\n";
+        if (client->count == 0) {
+            net_conn_write(client->conn, pong, sizeof(pong) - 1);
+        } else {
+            reply_simple(client, "PONG");
+        }
+    } else if (args->argc == 2) {
+        reply_bulk(client, args->argv[1], args->len[1]);
+    } else {
+        reply_arity(client, args);
+    }
+}
+
+static void cmd_echo(client_t *client, const command_args_t *args)
+{
+    if (args->argc != 2) {
+        reply_arity(client, args);
+        return;
+    }
+    reply_bulk(client, args->argv[1], args->len[1]);
+}
+
+static void cmd_info(client_t *client, const command_args_t *args)
+{
+    (void)args;
+    wire_buf_t text;
+    wire_buf_init(&text);
+    commands_info(client->srv, &text);
+    reply_bulk(client, text.bytes, text.size);
+    wire_buf_free(&text);
+}
+
+static void cmd_select(client_t *client, const command_args_t *args)
+{
+    if (args->argc != 2) {
+        reply_arity(client, args);
+    } else if (args_is(args, 1, "0")) {
+        reply_simple(client, "OK");
+    } else {
+        client_reply_error(client, "ERR DB index is out of range");
+    }
+}
+
+static void cmd_quit(client_t *client, const command_args_t *args)
+{
+    (void)args;
+    reply_simple(client, "OK");
+    client->quitting = true;
+    client_drain(client);
+}
+
+static void cmd_readonly(client_t *client, const command_args_t *args)
+{
+    (void)args;
+    client->stale_reads = true;
+    reply_simple(client, "OK");
+}
+
+static void cmd_readwrite(client_t *client, const command_args_t *args)
+{
+    (void)args;
+    client->stale_reads = false;
+    reply_simple(client, "OK");
+}
+
+static void cmd_dbsize(client_t *client, const command_args_t *args)
+{
+    (void)args;
+    reply_integer(client, (int64_t)kv_key_count(client->srv->kv));
+}
+
+static void cmd_time(client_t *client, const command_args_t *args)
+{
+    (void)args;
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    char secs[24];
+    char usecs[24];
+    int ns = snprintf(secs, sizeof(secs), "%lld", (long long)tv.tv_sec);
+    int nu = snprintf(usecs, sizeof(usecs), "%lld", (long long)tv.tv_usec);
+    wire_buf_t *out = server_scratch(client->srv);
+    resp_reply_array_header(out, 2);
+    resp_reply_bulk(out, secs, (size_t)ns);
+    resp_reply_bulk(out, usecs, (size_t)nu);
+    client_reply_now(client, out);
+}
+
+static void cmd_auth(client_t *client, const command_args_t *args)
+{
+    (void)args;
+    client_reply_error(client, "ERR AUTH <password> called without any password configured "
+                               "for the default user. Are you sure your configuration is "
+                               "correct?");
+}
+
+/* RESP3 is not spoken: HELLO 3 is refused (clients fall back to RESP2), HELLO or HELLO 2
+ * answers with the server's description as Redis does. */
+static void cmd_hello(client_t *client, const command_args_t *args)
+{
+    if (args->argc >= 2 && !args_is(args, 1, "2")) {
+        client_reply_error(client, "NOPROTO sorry, this protocol version is not supported");
+        return;
+    }
+    wire_buf_t *out = server_scratch(client->srv);
+    resp_reply_array_header(out, 14);
+    resp_reply_bulk(out, "server", 6);
+    resp_reply_bulk(out, "redis", 5);
+    resp_reply_bulk(out, "version", 7);
+    resp_reply_bulk(out, "7.0.0", 5);
+    resp_reply_bulk(out, "proto", 5);
+    resp_reply_integer(out, 2);
+    resp_reply_bulk(out, "id", 2);
+    resp_reply_integer(out, (int64_t)(client->client_id & CLIENT_ID_COUNTER_MASK));
+    resp_reply_bulk(out, "mode", 4);
+    resp_reply_bulk(out, "standalone", 10);
+    resp_reply_bulk(out, "role", 4);
+    resp_reply_bulk(out, "master", 6);
+    resp_reply_bulk(out, "modules", 7);
+    resp_reply_array_header(out, 0);
+    client_reply_now(client, out);
+}
+
+static bool client_name_valid(const uint8_t *name, uint32_t size)
+{
+    if (size >= CLIENT_NAME_BYTES_MAX) {
+        return false;
+    }
+    for (uint32_t i = 0; i < size; i++) {
+        if (name[i] <= ' ' || name[i] > '~') {
+            return false;
+        }
+    }
+    return true;
+}
+
+static void client_describe(client_t *client, wire_buf_t *out)
+{
+    char line[CLIENT_NAME_BYTES_MAX + 256];
+    uint64_t age_s = (server_now_ms() - client->connected_ms) / 1000u;
+    int n = snprintf(
+        line, sizeof(line), "id=%llu addr=%s name=%s age=%llu cmd-pipeline=%u readonly=%d\n",
+        (unsigned long long)client->client_id, net_conn_peer_text(client->conn), client->name,
+        (unsigned long long)age_s, client->count, client->stale_reads ? 1 : 0);
+    if (n > 0) {
+        wire_buf_append(out, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
+    }
+}
+
+static void cmd_client(client_t *client, const command_args_t *args)
+{
+    if (args->argc < 2) {
+        reply_arity(client, args);
+    } else if (args_is(args, 1, "SETNAME") && args->argc == 3) {
+        if (!client_name_valid(args->argv[2], args->len[2])) {
+            client_reply_error(client, "ERR Client names cannot contain spaces, newlines or "
+                                       "special characters.");
+            return;
+        }
+        memcpy(client->name, args->argv[2], args->len[2]);
+        client->name[args->len[2]] = '\0';
+        reply_simple(client, "OK");
+    } else if (args_is(args, 1, "GETNAME")) {
+        if (client->name[0] == '\0') {
+            wire_buf_t *out = server_scratch(client->srv);
+            resp_reply_null_bulk(out);
+            client_reply_now(client, out);
+        } else {
+            reply_bulk(client, client->name, strlen(client->name));
+        }
+    } else if (args_is(args, 1, "ID")) {
+        reply_integer(client, (int64_t)client->client_id);
+    } else if (args_is(args, 1, "SETINFO") || args_is(args, 1, "NO-EVICT") ||
+               args_is(args, 1, "NO-TOUCH") ||
+               (args_is(args, 1, "REPLY") && args_is(args, 2, "ON"))) {
+        reply_simple(client, "OK");
+    } else if (args_is(args, 1, "INFO") || args_is(args, 1, "LIST")) {
+        wire_buf_t text;
+        wire_buf_init(&text);
+        if (args_is(args, 1, "INFO")) {
+            client_describe(client, &text);
+        } else {
+            for (client_t *c = client->srv->clients; c != NULL; c = c->next) {
+                client_describe(c, &text);
+            }
+        }
+        reply_bulk(client, text.bytes, text.size);
+        wire_buf_free(&text);
+    } else {
+        client_reply_error(
+            client, "ERR unknown subcommand '%.*s'. Try CLIENT HELP.",
+            (int)(args->len[1] < COMMAND_NAME_BYTES_MAX ? args->len[1] : COMMAND_NAME_BYTES_MAX),
+            (const char *)args->argv[1]);
+    }
+}
+
+/* What CONFIG GET reports: fixed answers that tell tools how Ballot persists. */
+static const char *const config_answers[][2] = {
+    {"save", ""},       {"appendonly", "yes"}, {"appendfsync", "always"},
+    {"databases", "1"}, {"maxmemory", "0"},    {"timeout", "0"},
+};
+#define CONFIG_ANSWER_COUNT (sizeof(config_answers) / sizeof(config_answers[0]))
+
+static bool glob_match_nocase(const uint8_t *pattern, uint32_t plen, const char *text)
+{
+    /* '*' and '?' only; iterative with one backtrack point. */
+    uint32_t p = 0;
+    size_t t = 0;
+    size_t tlen = strlen(text);
+    uint32_t star_p = UINT32_MAX;
+    size_t star_t = 0;
+    while (t < tlen) {
+        if (p < plen &&
+            (pattern[p] == '?' || ((pattern[p] | 0x20) == (text[t] | 0x20) && pattern[p] != '*'))) {
+            p++;
+            t++;
+        } else if (p < plen && pattern[p] == '*') {
+            star_p = p++;
+            star_t = t;
+        } else if (star_p != UINT32_MAX) {
+            p = star_p + 1;
+            t = ++star_t;
+        } else {
+            return false;
+        }
+    }
+    while (p < plen && pattern[p] == '*') {
+        p++;
+    }
+    return p == plen;
+}
+
+static void cmd_config(client_t *client, const command_args_t *args)
+{
+    if (args_is(args, 1, "GET") && args->argc >= 3) {
+        bool hit[CONFIG_ANSWER_COUNT];
+        int64_t hit_count = 0;
+        for (size_t i = 0; i < CONFIG_ANSWER_COUNT; i++) {
+            hit[i] = false;
+            for (uint32_t a = 2; a < args->argc && !hit[i]; a++) {
+                hit[i] = glob_match_nocase(args->argv[a], args->len[a], config_answers[i][0]);
+            }
+            hit_count += hit[i] ? 1 : 0;
+        }
+        wire_buf_t *out = server_scratch(client->srv);
+        resp_reply_array_header(out, hit_count * 2);
+        for (size_t i = 0; i < CONFIG_ANSWER_COUNT; i++) {
+            if (hit[i]) {
+                resp_reply_bulk(out, config_answers[i][0], strlen(config_answers[i][0]));
+                resp_reply_bulk(out, config_answers[i][1], strlen(config_answers[i][1]));
+            }
+        }
+        client_reply_now(client, out);
+    } else if (args_is(args, 1, "RESETSTAT")) {
+        reply_simple(client, "OK");
+    } else if (args_is(args, 1, "SET")) {
+        client_reply_error(client, "ERR CONFIG SET is not supported by ballotd; restart it "
+                                   "with other flags");
+    } else {
+        reply_arity(client, args);
+    }
+}
+
+static void cmd_transfer(client_t *client, const command_args_t *args)
+{
+    server_t *srv = client->srv;
+    char text[16];
+    if (args->argc != 2 || args->len[1] == 0 || args->len[1] >= sizeof(text)) {
+        reply_arity(client, args);
+        return;
+    }
+    memcpy(text, args->argv[1], args->len[1]);
+    text[args->len[1]] = '\0';
+    char *end = NULL;
+    unsigned long to = strtoul(text, &end, 10);
+    if (*end != '\0' || to < 1 || to > srv->cfg->node_count || to == srv->cfg->id) {
+        client_reply_error(client, "ERR node id must be another node of 1..%u",
+                           srv->cfg->node_count);
+        return;
+    }
+    int rc = node_transfer_leadership(srv->node, (uint32_t)to, server_now_ms());
+    if (rc == BALLOT_OK) {
+        log_info("leadership transfer to n%lu requested by client %s", to,
+                 net_conn_peer_text(client->conn));
+        reply_simple(client, "OK");
+    } else if (rc == BALLOT_ENOTLEADER) {
+        char hint[NET_HOST_BYTES_MAX + 32];
+        client_reply_error(client, "NOTLEADER this node does not lead; leader is %s",
+                           server_leader_hint(srv, hint, sizeof(hint)));
+    } else {
+        client_reply_error(client, "ERR transfer refused: %s", ballot_strerror(rc));
+    }
+}
+
+static void cmd_data(client_t *client, const command_args_t *args);
+static void cmd_command(client_t *client, const command_args_t *args);
+
+static const command_entry_t command_table[] = {
+    {"get", 2, "readonly", 1, 1, NULL},
+    {"set", 3, "write", 1, 1, NULL},
+    {"del", -2, "write", 1, -1, NULL},
+    {"exists", -2, "readonly", 1, -1, NULL},
+    {"incr", 2, "write", 1, 1, NULL},
+    {"cas", 4, "write", 1, 1, NULL},
+    {"ping", -1, "fast", 0, 0, cmd_ping},
+    {"echo", 2, "fast", 0, 0, cmd_echo},
+    {"info", -1, "loading", 0, 0, cmd_info},
+    {"command", -1, "loading", 0, 0, cmd_command},
+    {"config", -2, "admin", 0, 0, cmd_config},
+    {"client", -2, "admin", 0, 0, cmd_client},
+    {"select", 2, "fast", 0, 0, cmd_select},
+    {"quit", -1, "fast", 0, 0, cmd_quit},
+    {"readonly", 1, "fast", 0, 0, cmd_readonly},
+    {"readwrite", 1, "fast", 0, 0, cmd_readwrite},
+    {"dbsize", 1, "readonly", 0, 0, cmd_dbsize},
+    {"time", 1, "fast", 0, 0, cmd_time},
+    {"auth", -2, "fast", 0, 0, cmd_auth},
+    {"hello", -1, "fast", 0, 0, cmd_hello},
+    {"ballot.transfer", 2, "admin", 0, 0, cmd_transfer},
+};
+#define COMMAND_TABLE_COUNT (sizeof(command_table) / sizeof(command_table[0]))
+
+static void command_describe(wire_buf_t *out, const command_entry_t *e)
+{
+    resp_reply_array_header(out, 6);
+    resp_reply_bulk(out, e->name, strlen(e->name));
+    resp_reply_integer(out, e->arity);
+    resp_reply_array_header(out, 1);
+    resp_reply_simple(out, e->flags);
+    resp_reply_integer(out, e->first_key);
+    resp_reply_integer(out, e->last_key);
+    resp_reply_integer(out, e->first_key != 0 ? 1 : 0);
+}
+
+static const command_entry_t *command_find(const uint8_t *name, uint32_t size)
+{
+    for (size_t i = 0; i < COMMAND_TABLE_COUNT; i++) {
+        const command_entry_t *e = &command_table[i];
+        if (strlen(e->name) == size && strncasecmp(e->name, (const char *)name, size) == 0) {
+            return e;
+        }
+    }
+    return NULL;
+}
+
+static void cmd_command(client_t *client, const command_args_t *args)
+{
+    wire_buf_t *out = server_scratch(client->srv);
+    if (args->argc == 1 || args_is(args, 1, "LIST")) {
+        bool list = args->argc > 1;
+        resp_reply_array_header(out, (int64_t)COMMAND_TABLE_COUNT);
+        for (size_t i = 0; i < COMMAND_TABLE_COUNT; i++) {
+            if (list) {
+                resp_reply_bulk(out, command_table[i].name, strlen(command_table[i].name));
+            } else {
+                command_describe(out, &command_table[i]);
+            }
+        }
+    } else if (args_is(args, 1, "COUNT")) {
+        resp_reply_integer(out, (int64_t)COMMAND_TABLE_COUNT);
+    } else if (args_is(args, 1, "DOCS")) {
+        resp_reply_array_header(out, 0);
+    } else if (args_is(args, 1, "INFO")) {
+        resp_reply_array_header(out, (int64_t)args->argc - 2);
+        for (uint32_t a = 2; a < args->argc; a++) {
+            const command_entry_t *e = command_find(args->argv[a], args->len[a]);
+            if (e != NULL) {
+                command_describe(out, e);
+            } else {
+                resp_reply_array_header(out, -1);
+            }
+        }
+    } else {
+        client_reply_error(client, "ERR unknown subcommand of COMMAND. Try COMMAND HELP.");
+        return;
+    }
+    client_reply_now(client, out);
+}
+
+static void cmd_data(client_t *client, const command_args_t *args)
+{
+    server_t *srv = client->srv;
+    char err[KV_ERROR_BYTES];
+    kv_command_t *cmd = &srv->scratch_cmd;
+    int rc = kv_command_from_argv(args->argc, args->argv, args->len, &srv->kv_config, cmd, err,
+                                  sizeof(err));
+    if (rc != BALLOT_OK) {
+        client_reply_error(client, "%s", err);
+        return;
+    }
+    bool read = kv_op_is_read(cmd->op);
+    if (!read && srv->disk_full) {
+        client_reply_error(client, "ERR disk full: writes are refused until space is freed");
+        return;
+    }
+    request_t *r = client_push_request(client, read ? REQUEST_READ : REQUEST_WRITE);
+    if (r == NULL) {
+        net_conn_close(client->conn);
+        return;
+    }
+    uint64_t now = server_now_ms();
+    r->deadline_ms = now + srv->cfg->request_timeout_ms;
+    size_t written = 0;
+    size_t size = kv_command_encoded_bytes(cmd);
+    if (!client_reserve_cmd(r, size) ||
+        kv_command_encode(cmd, &srv->kv_config, r->cmd, r->cmd_cap, &written) != BALLOT_OK) {
+        client_finish_error(client, r, "TOOLARGE command exceeds %u bytes",
+                            (unsigned)COMMAND_BYTES_MAX);
+        return;
+    }
+    r->cmd_size = (uint32_t)written;
+    if (!read) {
+        r->sequence = ++client->next_sequence;
+        if (client_write_retry_pending(client)) {
+            /* An earlier write of this connection waits to be sent again: keep the order
+             * (the kv client table refuses a sequence below one already applied). */
+            r->submitted_ms = now;
+            r->retry_at_ms = now;
+        } else {
+            client_submit_write(client, r, now);
+        }
+    } else if (client->stale_reads) {
+        r->stale = true;
+        srv->stat_reads++;
+        client_mark_ready(client, r);
+    } else {
+        client_submit_read(client, r, now);
+    }
+}
+
+void commands_dispatch(client_t *client, uint32_t argc, const uint8_t *const *argv,
+                       const uint32_t *argv_len)
+{
+    command_args_t args = {.argc = argc, .argv = argv, .len = argv_len};
+    client->srv->stat_commands++;
+    const command_entry_t *e = command_find(argv[0], argv_len[0]);
+    if (e != NULL && e->fn != NULL) {
+        e->fn(client, &args);
+        return;
+    }
+    cmd_data(client, &args);
+}

@@ -1,0 +1,311 @@
+/* The parts of ballotd, shared between the files of src/server. */
+#ifndef BALLOT_SERVER_SERVER_INTERNAL_H
+#define BALLOT_SERVER_SERVER_INTERNAL_H
+
+#include <stdatomic.h>
+#include <sys/types.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/node.h"
+#include "kv/kv.h"
+#include "net/net.h"
+#include "server/config.h"
+#include "server/idmap.h"
+#include "server/server.h"
+#include "storage/storage.h"
+#include "trace/trace.h"
+#include "wire/resp.h"
+#include "wire/wire.h"
+
+/* Client ids: node id in the top 4 bits, the boot number in the next 32, a per-boot
+ * connection counter in the low 28, so that ids never repeat across restarts and retried
+ * writes dedupe in the kv client table (kv.h). */
+#define CLIENT_ID_NODE_SHIFT   60u
+#define CLIENT_ID_BOOT_SHIFT   28u
+#define CLIENT_ID_COUNTER_MASK ((UINT64_C(1) << 28) - 1)
+#define CLIENT_NAME_BYTES_MAX  128u
+#define CLIENT_RING_INITIAL    16u
+/* Per-request buffers above this are given back after the request. */
+#define REQUEST_BUFFER_KEEP_BYTES (64u * 1024u)
+/* How soon a write refused for want of a leader, or a read nobody vouched for, is retried. */
+#define REQUEST_RETRY_MS 20u
+/* Housekeeping: timeouts, retries, snapshot transfer, trace flush. */
+#define SERVER_TICK_MS 10u
+/* Rounds of the output pump per loop iteration (each drains everything; more rounds only
+ * happen when answering released more work). */
+#define SERVER_PUMP_ROUNDS_MAX     8u
+#define SERVER_RESP_READ_BYTES_MAX (256u * 1024u)
+#define PEER_READ_BYTES_MAX        (256u * 1024u)
+/* Persist records parked while the committer's queue is full. */
+#define SERVER_BACKLOG_RECORDS_MAX  (1u << 20)
+#define SNAPSHOT_REQUEST_TIMEOUT_MS 2000u
+#define SERVER_TRACE_FLUSH_MS       1000u
+/* A stopping leader waits at most this long for its successor to take over. */
+#define SERVER_HANDOVER_MS 500u
+
+typedef struct server server_t;
+typedef struct client client_t;
+typedef struct peer_link peer_link_t;
+
+typedef enum request_kind {
+    REQUEST_WRITE = 1, /* through the log: SET, DEL, INCR, CAS */
+    REQUEST_READ = 2,  /* GET, EXISTS: a read barrier, then the local kv */
+    REQUEST_REPLY = 3, /* a reply already made (admin commands, errors) */
+} request_kind_t;
+
+typedef enum request_state {
+    REQUEST_WAITING = 1, /* for an apply (write) or a read barrier (read) */
+    REQUEST_READY = 2,   /* can be answered when it reaches the head of the pipeline */
+} request_state_t;
+
+/* One request in a connection's pipeline. Ring entries keep their buffers between
+ * requests: no allocation per request in the steady state. */
+typedef struct request {
+    request_kind_t kind;
+    request_state_t state;
+    uint64_t sequence; /* writes */
+    uint64_t read_id;  /* reads waiting for a barrier; 0 otherwise */
+    uint64_t read_index;
+    uint64_t deadline_ms;
+    uint64_t retry_at_ms;  /* 0: none scheduled */
+    uint64_t submitted_ms; /* last node_submit, for periodic resubmission */
+    bool stale;            /* answer from the local state without a barrier */
+    uint8_t *cmd;          /* the encoded kv command */
+    uint32_t cmd_size;
+    uint32_t cmd_cap;
+    kv_result_type_t result_type; /* writes, once applied */
+    int64_t integer;
+    kv_error_t error;
+    uint8_t *reply; /* REQUEST_REPLY: the RESP bytes */
+    uint32_t reply_size;
+    uint32_t reply_cap;
+} request_t;
+
+struct client {
+    server_t *srv;
+    net_conn_t *conn;
+    resp_parser_t parser;
+    uint64_t client_id;
+    uint64_t next_sequence;
+    bool stale_reads; /* READONLY */
+    bool quitting;
+    char name[CLIENT_NAME_BYTES_MAX];
+    request_t *ring;
+    uint32_t ring_cap;
+    uint32_t head;
+    uint32_t count;
+    uint32_t waiting; /* requests in REQUEST_WAITING */
+    client_t *prev;
+    client_t *next;
+    client_t *ready_next;
+    bool ready_listed;
+    uint64_t connected_ms;
+};
+
+struct peer_link {
+    server_t *srv;
+    net_conn_t *conn;
+    wire_decoder_t decoder;
+    bool outbound;
+    uint32_t peer_id; /* outbound: the target; inbound: from its HELLO */
+    bool ready;       /* HELLOs exchanged */
+};
+
+typedef struct peer {
+    server_t *srv;
+    uint32_t id;
+    net_dialer_t *dialer;
+    peer_link_t *out_link; /* our connection to it */
+    peer_link_t *in_link;  /* its connection to us */
+    bool up;               /* last logged state */
+    char addr_text[NET_HOST_BYTES_MAX + 8];
+} peer_t;
+
+/* A snapshot being fetched from a peer. */
+typedef struct snapshot_fetch {
+    bool active;
+    uint32_t from;
+    uint64_t wanted_slot;
+    uint64_t slot;  /* of the image being received; 0 before the first chunk */
+    uint64_t total; /* bytes */
+    uint64_t received;
+    uint8_t *bytes;
+    uint64_t requested_ms;
+    uint32_t attempts; /* requests that timed out in a row */
+} snapshot_fetch_t;
+
+/* What a snapshot child process reports through its pipe. */
+typedef struct snapshot_child_report {
+    int32_t result;
+    uint64_t size;
+    uint64_t compact_slot;
+    char message[SNAPSHOT_MESSAGE_BYTES];
+} snapshot_child_report_t;
+
+/* The one snapshot being written: by a forked child (made here: the child holds a
+ * copy-on-write image of the kv, so the loop never stops to copy it) or by a libuv worker
+ * thread (received from a peer: the image is already in memory). */
+typedef struct snapshot_job {
+    uv_work_t work;
+    server_t *srv;
+    pid_t pid;   /* child process, or 0 */
+    int pipe_fd; /* the child's report */
+    uint64_t slot;
+    uint8_t *image; /* the kv's bytes */
+    uint8_t *alloc; /* what to free (image, or the received file holding it) */
+    uint64_t size;
+    uint64_t compact_slot;
+    uint64_t started_ms;
+    int result;
+    bool received; /* installed from a peer rather than made here */
+    char message[SNAPSHOT_MESSAGE_BYTES];
+} snapshot_job_t;
+
+struct server {
+    const server_config_t *cfg;
+    net_loop_t *loop;
+    node_t *node;
+    kv_t *kv;
+    kv_config_t kv_config;
+    wal_t *wal;
+    wal_committer_t *committer;
+    net_wakeup_t *wakeup;
+    net_timer_t *node_timer;
+    uint64_t node_timer_deadline;
+    net_timer_t *tick_timer;
+    net_listener_t *client_listener;
+    net_listener_t *peer_listener;
+    peer_t peers[NODES_MAX + 1];
+    trace_writer_t *trace;
+    trace_ring_t *ring;
+    uint64_t trace_flushed_ms;
+    uint64_t trace_clock_offset_ms; /* wall clock minus the monotonic clock, at start */
+
+    /* durability, written by the storage thread */
+    _Atomic uint64_t durable_seq;
+    _Atomic int storage_error; /* BALLOT_EIO: fatal; BALLOT_ENOSPC: refusing writes */
+    char storage_message[WAL_MESSAGE_BYTES];
+    uint64_t persisted_reported;
+    bool disk_full;
+    persist_record_t *backlog;
+    size_t backlog_count;
+    size_t backlog_cap;
+
+    /* clients */
+    client_t *clients;
+    uint32_t client_count;
+    uint64_t boot_id;
+    uint64_t client_counter;
+    idmap_t client_map; /* client id -> client_t* */
+    idmap_t read_map;   /* read id -> client id */
+    uint64_t next_read_id;
+    client_t *ready;
+    kv_command_t scratch_cmd;
+    wire_buf_t scratch;
+    uint8_t *frame_buf; /* snapshot chunks read from disk */
+
+    /* state machine progress */
+    uint64_t applied_slot;
+    uint64_t applied_bytes_since_snapshot;
+    uint64_t snapshot_slot;  /* newest snapshot on disk */
+    uint64_t snapshot_bytes; /* its size: the next one waits for a quarter of it applied */
+    uint64_t compacted_slot; /* node_compact()ed up to */
+    snapshot_job_t *job;
+    snapshot_job_t *pending_job;
+    snapshot_fetch_t fetch;
+
+    /* what was logged last, to log changes */
+    uint32_t logged_leader;
+    ballot_t logged_ballot;
+    node_role_t logged_role;
+    uint64_t leader_changed_ms;
+
+    /* counters for INFO */
+    uint64_t started_ms;
+    uint64_t stat_commands;
+    uint64_t stat_writes;
+    uint64_t stat_reads;
+    uint64_t stat_errors;
+    uint64_t stat_connections;
+    uint64_t stat_rejected_connections;
+    uint64_t stat_peer_frames_refused;
+    uint64_t stat_resp_refused;
+    uint64_t stat_fsync_rounds;
+
+    bool stopping;
+    uint64_t handover_until_ms; /* stopping: handing leadership over until then */
+    int exit_status;
+};
+
+/* server.c */
+uint64_t server_now_ms(void);
+/* Stops the node on an unrecoverable error: logs why, dumps the trace ring. */
+void server_fatal(server_t *srv, const char *format, ...) __attribute__((format(printf, 2, 3)));
+/* Runs the output pump and answers clients; called once per loop iteration. */
+void server_pump(server_t *srv);
+
+/* driver.c: the core's outputs */
+void driver_process_outputs(server_t *srv);
+bool driver_outputs_pending(server_t *srv);
+void driver_on_durable(server_t *srv);
+void driver_arm_node_timer(server_t *srv);
+void driver_log_status_changes(server_t *srv);
+int driver_storage_start(server_t *srv);
+
+/* clients.c */
+int clients_listen(server_t *srv, char *msg, size_t msg_bytes);
+void clients_close_all(server_t *srv);
+void clients_on_apply_result(server_t *srv, const command_t *command, const kv_result_t *r);
+void clients_on_client_reply(server_t *srv, const client_reply_t *reply);
+void clients_on_read_result(server_t *srv, const read_result_t *result);
+void clients_drain_ready(server_t *srv);
+void clients_tick(server_t *srv, uint64_t now_ms);
+void clients_resubmit_all(server_t *srv, uint64_t now_ms);
+
+/* commands.c */
+void commands_dispatch(client_t *client, uint32_t argc, const uint8_t *const *argv,
+                       const uint32_t *argv_len);
+void commands_info(server_t *srv, wire_buf_t *out);
+
+/* reply.c: a client's pipeline */
+request_t *client_push_request(client_t *client, request_kind_t kind);
+void client_reply_now(client_t *client, const wire_buf_t *bytes);
+void client_reply_error(client_t *client, const char *format, ...)
+    __attribute__((format(printf, 2, 3)));
+void client_mark_ready(client_t *client, request_t *request);
+void client_finish_error(client_t *client, request_t *request, const char *format, ...)
+    __attribute__((format(printf, 3, 4)));
+bool client_reserve_cmd(request_t *request, size_t size);
+bool client_store_reply(request_t *request, const uint8_t *bytes, uint32_t size);
+void client_drain(client_t *client);
+/* clients.c: resumes reading when the pipeline has room again. */
+void client_after_drain(client_t *client);
+request_t *client_find_write(client_t *client, uint64_t sequence);
+/* True when a write of this connection waits to be submitted again. */
+bool client_write_retry_pending(const client_t *client);
+request_t *client_find_read(client_t *client, uint64_t read_id);
+void client_submit_write(client_t *client, request_t *request, uint64_t now_ms);
+void client_submit_read(client_t *client, request_t *request, uint64_t now_ms);
+wire_buf_t *server_scratch(server_t *srv);
+const char *server_leader_hint(server_t *srv, char *buf, size_t buf_bytes);
+
+/* peers.c */
+int peers_start(server_t *srv, char *msg, size_t msg_bytes);
+void peers_stop(server_t *srv);
+void peers_send(server_t *srv, const msg_t *msg);
+bool peers_send_frame(server_t *srv, uint32_t to, const wire_buf_t *frame);
+void peers_reply_frame(peer_link_t *link, const wire_buf_t *frame);
+uint32_t peers_up_count(const server_t *srv);
+
+/* snapshots.c */
+int snapshots_recover(server_t *srv, bool *found, char *msg, size_t msg_bytes);
+void snapshots_maybe_take(server_t *srv);
+void snapshots_on_wanted(server_t *srv, uint64_t slot, uint32_t from);
+void snapshots_on_request(server_t *srv, peer_link_t *link, const wire_snapshot_request_t *r);
+void snapshots_on_chunk(server_t *srv, uint32_t from, const wire_snapshot_chunk_t *chunk);
+void snapshots_tick(server_t *srv, uint64_t now_ms);
+/* Stops a snapshot child still writing (shutdown). */
+void snapshots_stop(server_t *srv);
+
+#endif
