@@ -14,8 +14,22 @@ void acceptor_raise_promise(node_t *node, ballot_t b, bool persist)
     election_observe(node, b);
     if (persist) {
         outbox_persist(node, PERSIST_PROMISE, b, 0, NULL);
+        assert(!node->promise_unrecorded);
+    } else {
+        node->promise_unrecorded = true; /* until accept_store writes the ACCEPT record */
     }
     assert(ballot_equal(node->promised, b));
+}
+
+uint64_t acceptor_promise_seq(node_t *node)
+{
+    if (node->promise_unrecorded) {
+        /* The Accept that raised it wrote no record (out of memory): record it now. */
+        outbox_persist(node, PERSIST_PROMISE, node->promised, 0, NULL);
+    }
+    assert(!node->promise_unrecorded);
+    assert(node->promise_seq <= node->outbox.persist_seq);
+    return node->promise_seq;
 }
 
 static void send_reject(node_t *node, const msg_t *m, ballot_t refused, uint64_t slot,
@@ -41,7 +55,7 @@ static void send_reject(node_t *node, const msg_t *m, ballot_t refused, uint64_t
     r.u.reject.promised = winner;
     r.u.reject.slot = slot;
     r.u.reject.reason = reason;
-    outbox_post(node, &r, false);
+    outbox_post(node, &r, OUTBOX_NOW);
 }
 
 bool acceptor_report(const node_t *node, msg_promise_t *p, uint64_t from_slot)
@@ -106,8 +120,13 @@ static void send_promise(node_t *node, uint32_t to, ballot_t b, uint64_t from_sl
     ev.slot_last = m.u.promise.next_slot;
     ev.command_count = m.u.promise.entry_count;
     node_emit(node, &ev);
-    /* The Promise leaves only after the PROMISE record is durable. */
-    outbox_post(node, &m, true);
+    /* The Promise leaves only after the record of the promise and those of every entry it
+     * reports are durable: the newest acceptor record covers them all. */
+    uint64_t after = acceptor_promise_seq(node);
+    if (node->outbox.acceptor_seq > after) {
+        after = node->outbox.acceptor_seq;
+    }
+    outbox_post(node, &m, after);
 }
 
 /* Why a Prepare above the promise is refused, or 0. A leader that handed over (TIMEOUT_NOW)
@@ -185,11 +204,16 @@ static bool accept_store(node_t *node, log_entry_t *e, uint64_t slot, ballot_t b
     if (slot > node->highest_accepted_slot) {
         node->highest_accepted_slot = slot;
     }
-    outbox_persist(node, PERSIST_ACCEPT, b, slot, &e->value);
+    e->accept_seq = outbox_persist(node, PERSIST_ACCEPT, b, slot, &e->value);
+    if (node->promise_unrecorded && ballot_equal(node->promised, b)) {
+        /* This record implies the promise the Accept raised (core-design.md). */
+        node->promise_seq = e->accept_seq;
+        node->promise_unrecorded = false;
+    }
     return true;
 }
 
-static void send_accepted(node_t *node, uint32_t to, ballot_t b, uint64_t slot)
+static void send_accepted(node_t *node, uint32_t to, ballot_t b, uint64_t slot, uint64_t accept_seq)
 {
     event_t ev = node_event(node, EVENT_ACCEPTED, b);
     ev.peer = to;
@@ -202,8 +226,13 @@ static void send_accepted(node_t *node, uint32_t to, ballot_t b, uint64_t slot)
     r.to = to;
     r.u.accepted.ballot = b;
     r.u.accepted.slot = slot;
-    /* Accepted leaves only after the ACCEPT record is durable. */
-    outbox_post(node, &r, true);
+    /* Accepted leaves only after the slot's ACCEPT record (and the promise, which precedes
+     * or is implied by it) is durable. */
+    uint64_t after = acceptor_promise_seq(node);
+    if (accept_seq > after) {
+        after = accept_seq;
+    }
+    outbox_post(node, &r, after);
 }
 
 void acceptor_on_accept(node_t *node, const msg_t *m)
@@ -237,10 +266,11 @@ void acceptor_on_accept(node_t *node, const msg_t *m)
     }
     assert(ballot_equal(e->accepted_ballot, a->ballot));
     assert(!ballot_less(node->promised, e->accepted_ballot));
+    uint64_t accept_seq = e->accept_seq;
     if (m->from != node->cfg.id) {
         election_follow(node, a->ballot);
     }
-    send_accepted(node, m->from, a->ballot, a->slot);
+    send_accepted(node, m->from, a->ballot, a->slot, accept_seq);
     learner_on_commit(node, a->ballot, a->commit, m->from);
 }
 
@@ -253,8 +283,9 @@ static void send_heartbeat_ack(node_t *node, const msg_t *m)
     r.u.heartbeat_ack.ballot = m->u.heartbeat.ballot;
     r.u.heartbeat_ack.heartbeat_id = m->u.heartbeat.heartbeat_id;
     r.u.heartbeat_ack.chosen_upto = node->chosen_upto;
-    /* Gated like a Promise: the ack stands for promised >= ballot, which must be durable. */
-    outbox_post(node, &r, true);
+    /* The ack stands for promised >= ballot, which must be durable; nothing else (a CHOSEN
+     * or LEARN record, another slot's ACCEPT) holds it back. */
+    outbox_post(node, &r, acceptor_promise_seq(node));
 }
 
 void acceptor_on_heartbeat(node_t *node, const msg_t *m)
@@ -302,5 +333,6 @@ void acceptor_on_rejoin(node_t *node, const msg_t *m)
         msg_free(&r);
         return;
     }
-    outbox_post(node, &r, true);
+    /* Rare: it simply waits for every record written so far. */
+    outbox_post(node, &r, node->outbox.persist_seq);
 }

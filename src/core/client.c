@@ -108,7 +108,7 @@ static void send_forward_reply(node_t *node, uint32_t to, uint64_t client_id, ui
     m.u.forward_reply.sequence = sequence;
     m.u.forward_reply.status = status;
     m.u.forward_reply.leader = node->leader == to ? NODE_NONE : node->leader;
-    outbox_post(node, &m, false);
+    outbox_post(node, &m, OUTBOX_NOW);
 }
 
 static void reply(node_t *node, uint64_t client_id, uint64_t sequence, client_status_t status)
@@ -155,7 +155,7 @@ static void forward(node_t *node, const command_t *command)
         reply(node, command->client_id, command->sequence, CLIENT_BUSY);
         return;
     }
-    outbox_post(node, &m, false);
+    outbox_post(node, &m, OUTBOX_NOW);
 }
 
 int node_submit(node_t *node, const command_t *command, uint64_t now_ms)

@@ -128,7 +128,7 @@ int node_transfer_leadership(node_t *node, uint32_t to, uint64_t now_ms)
     m.type = MSG_TIMEOUT_NOW;
     m.to = to;
     m.u.timeout_now.ballot = node->own_ballot;
-    outbox_post(node, &m, false);
+    outbox_post(node, &m, OUTBOX_NOW);
     election_step_down(node, STEP_DOWN_TRANSFER, BALLOT_NONE, to);
     node_settle(node);
     return BALLOT_OK;

@@ -17,6 +17,10 @@
 #define LOG_CAPACITY_MIN 1024u
 /* Heartbeats whose acks the leader still counts. */
 #define HEARTBEAT_HISTORY 64u
+/* Heartbeats sent at once for a commit may run at most this far past the newest heartbeat
+ * a majority answered; further commits wait for acks or ride the next Accept, so extra
+ * heartbeats never push the ones still awaited out of the history. */
+#define COMMIT_HEARTBEATS_AHEAD_MAX (HEARTBEAT_HISTORY / 8u)
 /* Deliveries to self within one call: far above any real chain of self messages. */
 #define SELF_DELIVERIES_MAX 1000000u
 /* Slots a follower checks against one commit notice. */
@@ -46,6 +50,9 @@ typedef struct log_entry {
     bool proposing;
     ballot_t report_ballot;
     value_t proposal;
+    /* Acceptor: seq of the ACCEPT record of (accepted_ballot, value); 0 when it came from
+     * recovery (durable). */
+    uint64_t accept_seq;
     uint32_t ack_mask;
     uint64_t sent_ms;
 } log_entry_t;
@@ -58,6 +65,9 @@ typedef struct log {
     uint64_t first_slot;
     uint64_t end_slot;
 } log_t;
+
+/* outbox_post's after_seq for a message that depends on no record. */
+#define OUTBOX_NOW 0u
 
 typedef struct gated_msg {
     uint64_t seq; /* released once every record up to seq is durable */
@@ -138,6 +148,7 @@ typedef struct outbox {
     msg_fifo_t self;
     uint64_t persist_seq;
     uint64_t persisted_seq;
+    uint64_t acceptor_seq; /* the newest PROMISE or ACCEPT record */
 } outbox_t;
 
 struct node {
@@ -150,6 +161,11 @@ struct node {
 
     /* Acceptor. */
     ballot_t promised;
+    /* Seq of the record that makes `promised` durable (0: recovered, durable); while
+     * promise_unrecorded, the promise was raised by an Accept whose ACCEPT record is not
+     * written yet. */
+    uint64_t promise_seq;
+    bool promise_unrecorded;
     ballot_t highest_seen;
     ballot_t lease_grant_ballot;
     uint64_t lease_grant_until_ms;
@@ -189,6 +205,7 @@ struct node {
     uint64_t heartbeat_next_id;
     uint64_t heartbeat_quorum_id;
     bool heartbeat_wanted;
+    uint64_t commit_announced; /* the chosen prefix last sent to all on an Accept or heartbeat */
     heartbeat_sent_t heartbeats[HEARTBEAT_HISTORY];
     uint64_t quorum_heard_ms;
     uint64_t lease_until_ms;
@@ -224,11 +241,12 @@ bool outbox_init(outbox_t *ob);
 void outbox_free(outbox_t *ob);
 event_t node_event(const node_t *node, event_kind_t kind, ballot_t ballot);
 void node_emit(node_t *node, const event_t *ev);
-/* Takes ownership of *m. A gated message waits until every record written so far is
- * durable. Messages to self are delivered inside the core, never output. */
-void outbox_post(node_t *node, msg_t *m, bool gated);
+/* Takes ownership of *m. It leaves once every record up to after_seq is durable (records
+ * persist in write order): after_seq names the newest record the message depends on, or
+ * OUTBOX_NOW. Messages to self are delivered inside the core, never output. */
+void outbox_post(node_t *node, msg_t *m, uint64_t after_seq);
 /* Sends a copy of *m to every node (self included when include_self); frees *m. */
-void outbox_broadcast(node_t *node, msg_t *m, bool include_self, bool gated);
+void outbox_broadcast(node_t *node, msg_t *m, bool include_self, uint64_t after_seq);
 uint64_t outbox_persist(node_t *node, persist_kind_t kind, ballot_t ballot, uint64_t slot,
                         const value_t *value);
 void outbox_apply(node_t *node, uint64_t slot, const value_t *value);
@@ -245,7 +263,11 @@ void acceptor_on_heartbeat(node_t *node, const msg_t *m);
 void acceptor_on_rejoin(node_t *node, const msg_t *m);
 /* Fills entries accepted at >= from_slot, in a bounded part. False when out of memory. */
 bool acceptor_report(const node_t *node, msg_promise_t *p, uint64_t from_slot);
+/* Raises the promise to b, writing a PROMISE record when persist; otherwise the caller
+ * writes the ACCEPT record at b that implies it (accept_store). */
 void acceptor_raise_promise(node_t *node, ballot_t b, bool persist);
+/* The seq an answer standing for the current promise must wait for. */
+uint64_t acceptor_promise_seq(node_t *node);
 
 /* proposer.c */
 void proposer_start_phase1(node_t *node, ballot_t waived);
@@ -274,6 +296,9 @@ void learner_record_chosen(node_t *node);
 
 /* lease.c */
 void lease_send_heartbeat(node_t *node);
+/* Whether the leader should send a heartbeat now to tell followers of a commit that no
+ * Accept or heartbeat has carried yet. */
+bool lease_commit_notice_due(const node_t *node);
 void lease_on_heartbeat_ack(node_t *node, const msg_t *m);
 void lease_on_read_index(node_t *node, const msg_t *m);
 void lease_on_read_index_reply(node_t *node, const msg_t *m);

@@ -124,7 +124,7 @@ void learner_request(node_t *node, uint32_t to, bool force)
     m.type = MSG_LEARN_REQUEST;
     m.to = to;
     m.u.learn_request.from_slot = node->chosen_upto + 1;
-    outbox_post(node, &m, false);
+    outbox_post(node, &m, OUTBOX_NOW);
 }
 
 /* Fills l with chosen entries from `from`, within the part bounds. */
@@ -169,7 +169,7 @@ void learner_on_learn_request(node_t *node, const msg_t *m)
     if (from < node->log.first_slot) {
         /* Compacted: the asker needs our snapshot (DESIGN.md step 8). */
         r.u.learn.snapshot_slot = node->log.first_slot - 1;
-        outbox_post(node, &r, false);
+        outbox_post(node, &r, OUTBOX_NOW);
         return;
     }
     if (from > node->chosen_upto) {
@@ -179,7 +179,7 @@ void learner_on_learn_request(node_t *node, const msg_t *m)
         msg_free(&r);
         return;
     }
-    outbox_post(node, &r, false);
+    outbox_post(node, &r, OUTBOX_NOW);
 }
 
 void learner_on_learn(node_t *node, const msg_t *m)

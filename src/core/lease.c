@@ -69,11 +69,21 @@ void lease_send_heartbeat(node_t *node)
     m.type = MSG_HEARTBEAT;
     m.u.heartbeat.ballot = node->own_ballot;
     m.u.heartbeat.commit = node->chosen_upto;
+    node->commit_announced = node->chosen_upto;
     m.u.heartbeat.heartbeat_id = id;
-    outbox_broadcast(node, &m, false, false);
+    outbox_broadcast(node, &m, false, OUTBOX_NOW);
     if (node_popcount(hs->ack_mask) >= node->majority) {
         heartbeat_quorum(node, hs);
     }
+}
+
+/* A heartbeat sent for a commit is an ordinary heartbeat: counted from its own send time
+ * once a majority answers it, so it can renew the lease only as any heartbeat does. */
+bool lease_commit_notice_due(const node_t *node)
+{
+    return node->role == ROLE_LEADER && node->cfg.node_count > 1 &&
+           node->chosen_upto > node->commit_announced &&
+           node->heartbeat_next_id - node->heartbeat_quorum_id < COMMIT_HEARTBEATS_AHEAD_MAX;
 }
 
 void lease_on_heartbeat_ack(node_t *node, const msg_t *m)
@@ -149,7 +159,7 @@ static void leader_answer(node_t *node, const pending_read_t *r, bool ok)
     m.u.read_index_reply.ok = ok;
     m.u.read_index_reply.index = ok ? node->chosen_upto : 0;
     m.u.read_index_reply.leader = leader;
-    outbox_post(node, &m, false);
+    outbox_post(node, &m, OUTBOX_NOW);
 }
 
 /* A read arriving at the leader: at once under a lease, else after a fresh quorum. */
@@ -193,7 +203,7 @@ int node_read(node_t *node, uint64_t read_id, uint64_t now_ms)
         m.type = MSG_READ_INDEX;
         m.to = node->leader;
         m.u.read_index.read_id = read_id;
-        outbox_post(node, &m, false);
+        outbox_post(node, &m, OUTBOX_NOW);
     } else {
         read_result_t res = {.read_id = read_id, .ok = false, .leader = NODE_NONE};
         outbox_read(node, &res);

@@ -252,7 +252,10 @@ void node_settle(node_t *node)
     for (uint32_t round = 0; round < SETTLE_ROUNDS_MAX; round++) {
         outbox_deliver_self(node);
         proposer_fill_window(node);
-        if (node->role == ROLE_LEADER && node->heartbeat_wanted) {
+        /* A commit that no Accept of this step carried goes out on a heartbeat at once,
+         * so followers apply (and answer their clients) without waiting a heartbeat. */
+        if (node->role == ROLE_LEADER &&
+            (node->heartbeat_wanted || lease_commit_notice_due(node))) {
             lease_send_heartbeat(node);
         }
         lease_reads_progress(node);

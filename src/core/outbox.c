@@ -1,8 +1,11 @@
 /* Outputs, persist gating and delivery to self (core-design.md "Outputs and
  * persist-then-reply"). A Promise, Accepted, HeartbeatAck or RejoinReply is queued with
- * the seq of the latest record written before it and leaves only once node_persisted()
- * reports that seq durable: no driver can send an answer before what it depends on is on
- * disk (DESIGN.md "Every state change that an answer depends on is on disk"). */
+ * the seq of the newest record it depends on (acceptor.c names it) and leaves only once
+ * node_persisted() reports that seq durable: no driver can send an answer before what it
+ * depends on is on disk (DESIGN.md "Every state change that an answer depends on is on
+ * disk"). Records become durable in write order, so seq S durable means every record up
+ * to S is; an answer does not wait for later records it does not depend on (a CHOSEN or
+ * LEARN record, another slot's ACCEPT). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -135,13 +138,15 @@ static void route(node_t *node, msg_t *m)
     out->messages[out->message_count++] = *m;
 }
 
-void outbox_post(node_t *node, msg_t *m, bool gated)
+void outbox_post(node_t *node, msg_t *m, uint64_t after_seq)
 {
     assert(m->to >= 1 && m->to <= node->cfg.node_count);
-    m->from = node->cfg.id;
     outbox_t *ob = &node->outbox;
-    if (gated && ob->persist_seq > ob->persisted_seq) {
-        if (!fifo_push(&ob->gated, ob->persist_seq, m)) {
+    /* A dependency is a record already written. */
+    assert(after_seq <= ob->persist_seq);
+    m->from = node->cfg.id;
+    if (after_seq > ob->persisted_seq) {
+        if (!fifo_push(&ob->gated, after_seq, m)) {
             msg_free(m);
         }
     } else {
@@ -150,7 +155,7 @@ void outbox_post(node_t *node, msg_t *m, bool gated)
     memset(m, 0, sizeof(*m));
 }
 
-void outbox_broadcast(node_t *node, msg_t *m, bool include_self, bool gated)
+void outbox_broadcast(node_t *node, msg_t *m, bool include_self, uint64_t after_seq)
 {
     uint32_t n = node->cfg.node_count;
     for (uint32_t to = 1; to <= n; to++) {
@@ -162,7 +167,7 @@ void outbox_broadcast(node_t *node, msg_t *m, bool include_self, bool gated)
             continue;
         }
         copy.to = to;
-        outbox_post(node, &copy, gated);
+        outbox_post(node, &copy, after_seq);
     }
     msg_free(m);
 }
@@ -173,6 +178,15 @@ uint64_t outbox_persist(node_t *node, persist_kind_t kind, ballot_t ballot, uint
     outbox_t *ob = &node->outbox;
     node_outputs_t *out = &ob->out;
     uint64_t seq = ++ob->persist_seq;
+    /* Answers name these seqs as their dependency, written or failed alike: after a
+     * failure nothing that depends on the record may leave. */
+    if (kind == PERSIST_PROMISE || kind == PERSIST_ACCEPT) {
+        ob->acceptor_seq = seq;
+    }
+    if (kind == PERSIST_PROMISE && ballot_equal(ballot, node->promised)) {
+        node->promise_seq = seq;
+        node->promise_unrecorded = false;
+    }
     persist_record_t r = {.kind = kind, .seq = seq, .ballot = ballot, .slot = slot};
     r.value = value_noop();
     if ((value != NULL && !value_copy(&r.value, value)) ||
@@ -228,14 +242,21 @@ bool outbox_pending_persist(const node_t *node)
     return node->outbox.persist_seq > node->outbox.persisted_seq;
 }
 
+/* Releases every gated message whose record is durable; the others keep their order.
+ * Messages wait on different seqs, so a ready one may stand behind one still waiting. */
 void outbox_release(node_t *node)
 {
     outbox_t *ob = &node->outbox;
-    for (gated_msg_t *g = fifo_front(&ob->gated); g != NULL && g->seq <= ob->persisted_seq;
-         g = fifo_front(&ob->gated)) {
-        msg_t m = g->msg;
+    size_t waiting = ob->gated.count;
+    for (size_t i = 0; i < waiting; i++) {
+        gated_msg_t g = *fifo_front(&ob->gated);
         fifo_pop(&ob->gated);
-        route(node, &m);
+        if (g.seq <= ob->persisted_seq) {
+            route(node, &g.msg);
+        } else {
+            bool ok = fifo_push(&ob->gated, g.seq, &g.msg);
+            assert(ok); /* it fits: its place was just freed */
+        }
     }
 }
 

@@ -38,7 +38,7 @@ static void send_prepare(node_t *node, uint32_t to, uint64_t from_slot)
     m.u.prepare.ballot = node->p1.ballot;
     m.u.prepare.from_slot = from_slot;
     m.u.prepare.waived_ballot = node->p1.waived;
-    outbox_post(node, &m, false);
+    outbox_post(node, &m, OUTBOX_NOW);
 }
 
 /* Drops the candidate's reports and the leader's proposals still in flight. */
@@ -109,7 +109,7 @@ static void send_accept(node_t *node, uint32_t to, uint64_t slot, const log_entr
     if (!value_copy(&m.u.accept.value, &e->proposal)) {
         return; /* retransmission tries again */
     }
-    outbox_post(node, &m, false);
+    outbox_post(node, &m, OUTBOX_NOW);
 }
 
 /* Phase 2a for slot: Accept(own ballot, slot, proposal) to every node, self included. */
@@ -130,6 +130,9 @@ static void propose(node_t *node, uint64_t slot)
     for (uint32_t id = 1; id <= node->cfg.node_count; id++) {
         send_accept(node, id, slot, e);
     }
+    /* Every follower got the commit with this Accept (a retransmission reaches only some,
+     * so it does not count). */
+    node->commit_announced = node->chosen_upto;
     uint64_t due = node->now_ms + node->cfg.retransmit_ms;
     if (due < node->retransmit_due_ms) {
         node->retransmit_due_ms = due;

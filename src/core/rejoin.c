@@ -31,7 +31,7 @@ static void send_rejoin(node_t *node, uint32_t to, uint64_t from_slot)
     m.type = MSG_REJOIN;
     m.to = to;
     m.u.rejoin.from_slot = from_slot;
-    outbox_post(node, &m, false);
+    outbox_post(node, &m, OUTBOX_NOW);
 }
 
 void rejoin_progress(node_t *node)
@@ -83,7 +83,7 @@ static void adopt_entry(node_t *node, const msg_entry_t *entry)
     if (ballot_less(node->promised, entry->ballot)) {
         node->promised = entry->ballot;
     }
-    outbox_persist(node, PERSIST_ACCEPT, entry->ballot, entry->slot, &e->value);
+    e->accept_seq = outbox_persist(node, PERSIST_ACCEPT, entry->ballot, entry->slot, &e->value);
 }
 
 void rejoin_on_reply(node_t *node, const msg_t *m)

@@ -271,6 +271,24 @@ void harness_persist(harness_t *h, uint32_t id)
     harness_collect(h, id);
 }
 
+void harness_persist_upto(harness_t *h, uint32_t id, uint64_t seq)
+{
+    harness_node_t *hn = &h->nodes[id];
+    if (!hn->up) {
+        return;
+    }
+    size_t done = 0;
+    while (done < hn->pending_count && hn->pending[done].seq <= seq) {
+        hn->durable =
+            grow(hn->durable, &hn->durable_capacity, hn->durable_count, sizeof(persist_record_t));
+        hn->durable[hn->durable_count++] = hn->pending[done++];
+    }
+    memmove(hn->pending, hn->pending + done, (hn->pending_count - done) * sizeof(*hn->pending));
+    hn->pending_count -= done;
+    node_persisted(hn->node, seq, h->now_ms);
+    harness_collect(h, id);
+}
+
 static bool matches(const msg_t *m, uint32_t from, uint32_t to, msg_type_t type)
 {
     return (from == HARNESS_ANY || m->from == from) && (to == HARNESS_ANY || m->to == to) &&
@@ -349,6 +367,12 @@ bool harness_drop(harness_t *h, uint32_t from, uint32_t to, msg_type_t type)
     msg_t m = net_take(h, (size_t)i);
     msg_free(&m);
     return true;
+}
+
+void harness_deliver_at(harness_t *h, size_t i)
+{
+    msg_t m = net_take(h, i);
+    deliver_msg(h, &m);
 }
 
 void harness_drop_all(harness_t *h, uint32_t from, uint32_t to, msg_type_t type)

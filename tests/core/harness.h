@@ -95,6 +95,9 @@ void harness_collect(harness_t *h, uint32_t id);
 void harness_collect_all(harness_t *h);
 /* Makes node id's written records durable and tells the node. */
 void harness_persist(harness_t *h, uint32_t id);
+/* Makes node id's written records up to seq durable (a disk that synced part of its
+ * queue, in write order) and tells the node. */
+void harness_persist_upto(harness_t *h, uint32_t id, uint64_t seq);
 
 /* Index of the first in-flight message matching (from, to, type; 0 = any), or -1. */
 long harness_find(const harness_t *h, uint32_t from, uint32_t to, msg_type_t type);
@@ -103,6 +106,8 @@ const msg_t *harness_peek(const harness_t *h, uint32_t from, uint32_t to, msg_ty
 /* Delivers (or drops) the first matching message; false when there is none. */
 bool harness_deliver(harness_t *h, uint32_t from, uint32_t to, msg_type_t type);
 bool harness_drop(harness_t *h, uint32_t from, uint32_t to, msg_type_t type);
+/* Delivers the in-flight message at index i (as h->net[i]). */
+void harness_deliver_at(harness_t *h, size_t i);
 void harness_drop_all(harness_t *h, uint32_t from, uint32_t to, msg_type_t type);
 /* Delivers everything in flight, oldest first, until the network is empty (bounded). */
 size_t harness_deliver_all(harness_t *h);

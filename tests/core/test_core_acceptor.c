@@ -343,6 +343,135 @@ static void test_heartbeat_above_promise_persists_before_ack(void **state)
     harness_free(&h);
 }
 
+/* The seq of the newest record node id wrote that is not durable yet (0: none). */
+static uint64_t newest_pending_seq(const harness_t *h, uint32_t id)
+{
+    const harness_node_t *hn = &h->nodes[id];
+    return hn->pending_count == 0 ? 0 : hn->pending[hn->pending_count - 1].seq;
+}
+
+static bool pending_kind(const harness_t *h, uint32_t id, persist_kind_t kind)
+{
+    const harness_node_t *hn = &h->nodes[id];
+    for (size_t i = 0; i < hn->pending_count; i++) {
+        if (hn->pending[i].kind == kind) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* A heartbeat ack waits only for the promise it stands for: a pending CHOSEN record
+ * (written lazily, nothing depends on it) does not hold it back. */
+static void test_heartbeat_ack_is_not_held_by_a_chosen_record(void **state)
+{
+    (void)state;
+    harness_t h;
+    setup_acceptor(&h);
+    msg_t a = make_accept(1, ACC, B(5, 1), 1, "X", 0);
+    recv_msg(&h, &a); /* durable at once */
+    harness_drop_all(&h, HARNESS_ANY, HARNESS_ANY, 0);
+    h.nodes[ACC].auto_persist = false;
+    msg_t hb = make_heartbeat(1, ACC, B(5, 1), 1, 1);
+    recv_msg(&h, &hb);
+    assert_non_null(node_chosen_value(h.nodes[ACC].node, 1));
+    assert_true(pending_kind(&h, ACC, PERSIST_CHOSEN));
+    assert_false(pending_kind(&h, ACC, PERSIST_PROMISE));
+    assert_non_null(harness_peek(&h, ACC, 1, MSG_HEARTBEAT_ACK));
+    /* The next heartbeat comes while that CHOSEN record is still on its way to disk. */
+    harness_drop_all(&h, HARNESS_ANY, HARNESS_ANY, 0);
+    msg_t next = make_heartbeat(1, ACC, B(5, 1), 1, 2);
+    recv_msg(&h, &next);
+    assert_true(pending_kind(&h, ACC, PERSIST_CHOSEN));
+    const msg_t *ack = harness_peek(&h, ACC, 1, MSG_HEARTBEAT_ACK);
+    assert_non_null(ack);
+    assert_int_equal(ack->u.heartbeat_ack.heartbeat_id, 2);
+    harness_free(&h);
+}
+
+/* The promise a heartbeat confirms may itself still be on its way to disk (raised by an
+ * Accept whose ACCEPT record is pending): the ack waits for that record, not for later
+ * ones. */
+static void test_heartbeat_ack_waits_for_the_record_of_its_promise(void **state)
+{
+    (void)state;
+    harness_t h;
+    setup_acceptor(&h);
+    h.nodes[ACC].auto_persist = false;
+    msg_t a = make_accept(1, ACC, B(5, 1), 1, "X", 0);
+    recv_msg(&h, &a);
+    uint64_t accept_seq = newest_pending_seq(&h, ACC);
+    assert_true(accept_seq > 0);
+    msg_t hb = make_heartbeat(1, ACC, B(5, 1), 1, 1);
+    recv_msg(&h, &hb);
+    assert_true(newest_pending_seq(&h, ACC) > accept_seq); /* the CHOSEN record */
+    assert_null(harness_peek(&h, ACC, 1, MSG_HEARTBEAT_ACK));
+    assert_null(harness_peek(&h, ACC, 1, MSG_ACCEPTED));
+    harness_persist_upto(&h, ACC, accept_seq);
+    assert_true(pending_kind(&h, ACC, PERSIST_CHOSEN));
+    assert_non_null(harness_peek(&h, ACC, 1, MSG_HEARTBEAT_ACK));
+    assert_non_null(harness_peek(&h, ACC, 1, MSG_ACCEPTED));
+    harness_free(&h);
+}
+
+/* Each Accepted waits for its own slot's ACCEPT record: slot 1's leaves once that record
+ * is durable, while slot 2's still waits; a resent Accept of a durable slot is answered
+ * at once. */
+static void test_accepted_waits_for_its_own_record(void **state)
+{
+    (void)state;
+    harness_t h;
+    setup_acceptor(&h);
+    h.nodes[ACC].auto_persist = false;
+    msg_t a1 = make_accept(1, ACC, B(5, 1), 1, "X", 0);
+    recv_msg(&h, &a1);
+    uint64_t first = newest_pending_seq(&h, ACC);
+    msg_t a2 = make_accept(1, ACC, B(5, 1), 2, "Y", 0);
+    recv_msg(&h, &a2);
+    assert_null(harness_peek(&h, ACC, 1, MSG_ACCEPTED));
+    harness_persist_upto(&h, ACC, first);
+    const msg_t *ok = harness_peek(&h, ACC, 1, MSG_ACCEPTED);
+    assert_non_null(ok);
+    assert_int_equal(ok->u.accepted.slot, 1);
+    assert_int_equal(harness_count(&h, ACC, 1, MSG_ACCEPTED), 1);
+    harness_drop_all(&h, HARNESS_ANY, HARNESS_ANY, 0);
+    msg_t again = make_accept(1, ACC, B(5, 1), 1, "X", 0);
+    recv_msg(&h, &again);
+    ok = harness_peek(&h, ACC, 1, MSG_ACCEPTED);
+    assert_non_null(ok);
+    assert_int_equal(ok->u.accepted.slot, 1);
+    /* Slot 2 still waits; a resent Accept for it waits too. */
+    msg_t again2 = make_accept(1, ACC, B(5, 1), 2, "Y", 0);
+    recv_msg(&h, &again2);
+    assert_int_equal(harness_count(&h, ACC, 1, MSG_ACCEPTED), 1);
+    harness_persist(&h, ACC);
+    assert_int_equal(harness_count(&h, ACC, 1, MSG_ACCEPTED), 3);
+    harness_free(&h);
+}
+
+/* A Promise repeated for the ballot already promised still waits for the records of the
+ * entries it reports. */
+static void test_repeated_promise_waits_for_the_accepts_it_reports(void **state)
+{
+    (void)state;
+    harness_t h;
+    setup_acceptor(&h);
+    msg_t p = make_prepare(1, ACC, B(4, 1), 1);
+    recv_msg(&h, &p); /* PROMISE durable at once */
+    harness_drop_all(&h, HARNESS_ANY, HARNESS_ANY, 0);
+    h.nodes[ACC].auto_persist = false;
+    msg_t a = make_accept(1, ACC, B(4, 1), 1, "X", 0);
+    recv_msg(&h, &a);
+    msg_t again = make_prepare(1, ACC, B(4, 1), 1);
+    recv_msg(&h, &again);
+    assert_null(harness_peek(&h, ACC, 1, MSG_PROMISE));
+    harness_persist(&h, ACC);
+    const msg_t *promise = harness_peek(&h, ACC, 1, MSG_PROMISE);
+    assert_non_null(promise);
+    assert_int_equal(promise->u.promise.entry_count, 1);
+    harness_free(&h);
+}
+
 /* A slot known chosen never takes a different value from a stale proposal. */
 static void test_chosen_slot_ignores_a_stale_different_value(void **state)
 {
@@ -383,6 +512,10 @@ int main(void)
         cmocka_unit_test(test_waived_ballot_sets_lease_aside),
         cmocka_unit_test(test_heartbeat_below_promise_is_rejected),
         cmocka_unit_test(test_heartbeat_above_promise_persists_before_ack),
+        cmocka_unit_test(test_heartbeat_ack_is_not_held_by_a_chosen_record),
+        cmocka_unit_test(test_heartbeat_ack_waits_for_the_record_of_its_promise),
+        cmocka_unit_test(test_accepted_waits_for_its_own_record),
+        cmocka_unit_test(test_repeated_promise_waits_for_the_accepts_it_reports),
         cmocka_unit_test(test_chosen_slot_ignores_a_stale_different_value),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -71,18 +71,80 @@ static void test_not_chosen_without_a_majority(void **state)
     harness_free(&h);
 }
 
-static void test_followers_learn_from_the_commit_on_heartbeats(void **state)
+/* A write is applied on the followers as soon as a majority accepted it: the leader
+ * tells them the commit at once (a heartbeat), not a heartbeat period later. */
+static void test_followers_learn_the_commit_at_once(void **state)
+{
+    (void)state;
+    harness_t h;
+    cluster(&h);
+    uint64_t start = h.now_ms;
+    harness_submit(&h, LEAD, 1, 1, "A");
+    while (harness_deliver(&h, LEAD, HARNESS_ANY, MSG_ACCEPT)) {
+    }
+    assert_false(harness_applied_command(&h, 2, 1, 1));
+    assert_true(deliver_accepted(&h, 2, 2));
+    /* Chosen: the notice leaves in the same step, carrying the new commit. */
+    assert_int_equal(status_of(&h, LEAD).chosen_upto, 2);
+    const msg_t *notice = harness_peek(&h, LEAD, 2, MSG_HEARTBEAT);
+    assert_non_null(notice);
+    assert_int_equal(notice->u.heartbeat.commit, 2);
+    harness_deliver_all(&h);
+    assert_int_equal(h.now_ms, start); /* no timer fired */
+    assert_true(harness_applied_command(&h, 2, 1, 1));
+    assert_true(harness_applied_command(&h, 3, 1, 1));
+    assert_non_null(last_event(&h, 2, EVENT_LEARNED));
+    harness_free(&h);
+}
+
+/* An Accept sent in the same step carries the commit: no extra heartbeat then. */
+static void test_an_accept_carries_the_commit_without_a_heartbeat(void **state)
+{
+    (void)state;
+    harness_t h;
+    harness_init(&h, 3, 1);
+    for (uint32_t id = 1; id <= 3; id++) {
+        h.nodes[id].no_ticks = true;
+    }
+    h.nodes[LEAD].cfg.window_slots = 1; /* B waits at the leader while A is in flight */
+    harness_start(&h);
+    elect(&h, LEAD);
+    harness_deliver_all(&h);
+    harness_submit(&h, LEAD, 1, 1, "A"); /* slot 2 */
+    harness_submit(&h, LEAD, 1, 2, "B");
+    assert_int_equal(status_of(&h, LEAD).pending_commands, 1);
+    while (harness_deliver(&h, LEAD, HARNESS_ANY, MSG_ACCEPT)) {
+    }
+    assert_true(deliver_accepted(&h, 2, 2));
+    /* A is chosen and B goes out at once, its Accept carrying the commit. */
+    const msg_t *accept = harness_peek(&h, LEAD, 2, MSG_ACCEPT);
+    assert_non_null(accept);
+    assert_int_equal(accept->u.accept.slot, 3);
+    assert_int_equal(accept->u.accept.commit, 2);
+    assert_int_equal(harness_count(&h, LEAD, HARNESS_ANY, MSG_HEARTBEAT), 0);
+    harness_deliver(&h, LEAD, 2, MSG_ACCEPT);
+    assert_true(harness_applied_command(&h, 2, 1, 1));
+    harness_free(&h);
+}
+
+/* The commit notice may be lost: the periodic heartbeat carries the commit too. */
+static void test_followers_learn_from_the_periodic_heartbeat(void **state)
 {
     (void)state;
     harness_t h;
     cluster(&h);
     harness_submit(&h, LEAD, 1, 1, "A");
+    while (harness_deliver(&h, LEAD, HARNESS_ANY, MSG_ACCEPT)) {
+    }
+    while (harness_deliver(&h, HARNESS_ANY, LEAD, MSG_ACCEPTED)) {
+    }
+    assert_true(harness_count(&h, LEAD, HARNESS_ANY, MSG_HEARTBEAT) > 0);
+    harness_drop_all(&h, LEAD, HARNESS_ANY, MSG_HEARTBEAT);
     harness_deliver_all(&h);
     assert_false(harness_applied_command(&h, 2, 1, 1));
     heartbeat_round(&h, LEAD);
     assert_true(harness_applied_command(&h, 2, 1, 1));
     assert_true(harness_applied_command(&h, 3, 1, 1));
-    assert_non_null(last_event(&h, 2, EVENT_LEARNED));
     harness_free(&h);
 }
 
@@ -91,11 +153,15 @@ static void test_lagging_follower_catches_up_with_learn(void **state)
     (void)state;
     harness_t h;
     cluster(&h);
+    /* Node 3 misses the Accepts and the commit notices: it really lags. */
+    h.cut[LEAD][3] = true;
     for (uint64_t seq = 1; seq <= 5; seq++) {
         harness_submit(&h, LEAD, 1, seq, "A");
-        harness_drop_all(&h, LEAD, 3, MSG_ACCEPT);
         harness_deliver_all(&h);
     }
+    h.cut[LEAD][3] = false;
+    assert_int_equal(status_of(&h, 3).chosen_upto, 1);
+    assert_int_equal(status_of(&h, 2).chosen_upto, 6);
     h.now_ms += h.nodes[LEAD].cfg.heartbeat_ms;
     node_tick(h.nodes[LEAD].node, h.now_ms);
     harness_collect(&h, LEAD);
@@ -125,11 +191,15 @@ static void test_catch_up_asks_another_node_when_the_first_is_silent(void **stat
     (void)state;
     harness_t h;
     cluster(&h);
+    /* Node 3 misses the Accepts and the commit notices: it really lags. */
+    h.cut[LEAD][3] = true;
     for (uint64_t seq = 1; seq <= 3; seq++) {
         harness_submit(&h, LEAD, 1, seq, "A");
-        harness_drop_all(&h, LEAD, 3, MSG_ACCEPT);
         harness_deliver_all(&h);
     }
+    h.cut[LEAD][3] = false;
+    assert_int_equal(status_of(&h, 3).chosen_upto, 1);
+    assert_int_equal(status_of(&h, 2).chosen_upto, 4);
     h.now_ms += h.nodes[LEAD].cfg.heartbeat_ms;
     node_tick(h.nodes[LEAD].node, h.now_ms);
     harness_collect(&h, LEAD);
@@ -156,11 +226,15 @@ static void test_compacted_leader_sends_a_snapshot_pointer(void **state)
     (void)state;
     harness_t h;
     cluster(&h);
+    /* Node 3 misses the Accepts and the commit notices: it really lags. */
+    h.cut[LEAD][3] = true;
     for (uint64_t seq = 1; seq <= 4; seq++) {
         harness_submit(&h, LEAD, 1, seq, "A");
-        harness_drop_all(&h, LEAD, 3, MSG_ACCEPT);
         harness_deliver_all(&h);
     }
+    h.cut[LEAD][3] = false;
+    assert_int_equal(status_of(&h, 3).chosen_upto, 1);
+    assert_int_equal(status_of(&h, 2).chosen_upto, 5);
     node_compact(h.nodes[LEAD].node, 4);
     assert_int_equal(status_of(&h, LEAD).log_first_slot, 5);
     h.cut[LEAD][3] = true;
@@ -222,7 +296,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_applies_strictly_in_slot_order),
         cmocka_unit_test(test_not_chosen_without_a_majority),
-        cmocka_unit_test(test_followers_learn_from_the_commit_on_heartbeats),
+        cmocka_unit_test(test_followers_learn_the_commit_at_once),
+        cmocka_unit_test(test_an_accept_carries_the_commit_without_a_heartbeat),
+        cmocka_unit_test(test_followers_learn_from_the_periodic_heartbeat),
         cmocka_unit_test(test_lagging_follower_catches_up_with_learn),
         cmocka_unit_test(test_catch_up_asks_another_node_when_the_first_is_silent),
         cmocka_unit_test(test_compacted_leader_sends_a_snapshot_pointer),
