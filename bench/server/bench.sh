@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The server benchmark (docs/performance-server.md): a 3-node cluster on 127.0.0.1 with
+# The server benchmark (docs/performance.md): a 3-node cluster on 127.0.0.1 with
 # fsync on, measured with unmodified redis-benchmark and build/ballot-bench-probe. Prints
 # each figure with the command that produced it and the target beside it.
 #

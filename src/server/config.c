@@ -429,7 +429,7 @@ static void config_merge_node(config_parse_state_t *st)
     /* The leader proposes a slot as soon as the window has room, so a wide window spends a
      * slot (a WAL record, an Accept and an Accepted per peer: syscalls and wakeups) on
      * almost every command. With two slots in flight, every command that arrives during a
-     * round goes into one batch in the next: docs/performance-server.md measures both. */
+     * round goes into one batch in the next: docs/performance.md measures both. */
     if (defaults.window_slots > CONFIG_WINDOW_SLOTS_DEFAULT) {
         defaults.window_slots = CONFIG_WINDOW_SLOTS_DEFAULT;
     }
