@@ -1,0 +1,170 @@
+/* ballot-sim: a whole Ballot cluster of the real core in one process, driven by one seed.
+ *
+ * The loop takes the earliest entry of the agenda (queue.h), advances true time to it,
+ * and hands it to the node, disk, client or fault scheduler it concerns. After every step
+ * the node's outputs are drained (records to its disk, messages to the network, applies
+ * to its key-value state, answers to clients, events to the trace) and the checkers run.
+ * A run has two phases: `steps` steps with faults, then a healed cluster that must settle
+ * (liveness) before the end-of-run checks (durability, linearizability). */
+#ifndef BALLOT_SIM_SIM_H
+#define BALLOT_SIM_SIM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "core/node.h"
+#include "sim/checker.h"
+#include "sim/clients.h"
+#include "sim/clock.h"
+#include "sim/disk.h"
+#include "sim/statemachine.h"
+#include "sim/network.h"
+#include "sim/queue.h"
+#include "sim/prng.h"
+#include "sim/tracelog.h"
+
+#define SIM_FAULT_TICK_MS       100u
+#define SIM_LIVENESS_MS_DEFAULT 10000u
+#define SIM_INVARIANT_BYTES     48u
+#define SIM_DETAIL_BYTES        768u
+#define SIM_SYNC_MS_MAX         3u  /* usual disk sync latency: 0..3 ms */
+#define SIM_SLOW_SYNC_MS_MAX    40u /* the occasional slow one */
+
+typedef struct sim_options {
+    uint64_t seed;
+    uint32_t nodes; /* 0: drawn per seed from {1,3,5,7}, mostly 3 and 5 */
+    uint64_t steps;
+    uint32_t clients;
+    uint32_t keys;
+    uint32_t mix[4]; /* percent of GET, SET, CAS, DEL (sums to 100) */
+    double loss;
+    double dup;
+    double reorder;        /* share of messages that take a long, reordering delay */
+    double partition_rate; /* per fault tick */
+    double crash_rate;     /* per fault tick */
+    double torn;           /* per crash: the unsynced tail is torn instead of lost */
+    double bitflip;        /* per fault tick: a bit of some node's synced log flips */
+    bool bitflip_anywhere; /* also in the newest segment's last record (disk.h) */
+    double fsync_fail;     /* per sync */
+    double transfer_rate;  /* per fault tick: the leader hands over */
+    double drift_change;   /* per fault tick: one clock changes rate */
+    int64_t drift_ppm;     /* max |clock rate|; < 0: the bound the config allows */
+    bool drift_exceeds_bound;
+    bool core_defaults; /* the core's default timings instead of drawn ones */
+    /* Aim at the lease: lease = election timeout (min..min+10 ms), clocks at the extremes
+     * of the bound, partitions that isolate the leader. */
+    bool lease_stress;
+    uint32_t liveness_ms;
+    const char *trace_path;
+    bool verbose;
+    bool notes; /* simulator happenings to stderr as they happen */
+} sim_options_t;
+
+typedef struct sim_node {
+    uint32_t id;
+    node_t *core; /* NULL while down */
+    uint64_t incarnation;
+    sim_clock_t clock;
+    sim_disk_t disk;
+    sm_t sm; /* empty while down; rebuilt from the applies after a restart */
+    uint64_t tick_gen;
+    uint64_t tick_at_ms; /* true time of the pending tick, UINT64_MAX for none */
+    uint64_t starts;
+    uint64_t rejoins;
+} sim_node_t;
+
+typedef enum sim_phase {
+    SIM_PHASE_FAULTS = 1,
+    SIM_PHASE_HEAL = 2,
+    SIM_PHASE_DONE = 3,
+} sim_phase_t;
+
+typedef struct sim_stats {
+    uint64_t messages_sent;
+    uint64_t messages_delivered;
+    uint64_t messages_dropped;
+    uint64_t messages_duplicated;
+    uint64_t crashes;
+    uint64_t torn_crashes;
+    uint64_t bitflips;
+    uint64_t corrupt_detected;
+    uint64_t fsync_failures;
+    uint64_t partitions;
+    uint64_t transfers;
+    uint64_t elections;
+    uint64_t ops_completed;
+    uint64_t ops_indeterminate;
+    uint64_t chosen_slots;
+    uint64_t heal_settle_ms;
+    uint64_t lin_unknown; /* per-key histories whose search hit its bound */
+} sim_stats_t;
+
+typedef struct faults {
+    uint64_t episode; /* partition episode; a scheduled action of an older one is void */
+    bool partition_active;
+    bool swizzle_cut[NODES_MAX + 1];
+    /* A flipped bit or a garbage tail that no restart has read yet. (A disk whose loss is
+     * known carries needs_rejoin until the rejoin is done.) */
+    bool corrupt_pending[NODES_MAX + 1];
+} faults_t;
+
+typedef struct sim {
+    sim_options_t opt;
+    prng_t rng;
+    queue_t queue;
+    uint64_t now_ms;
+    uint64_t steps;
+    uint64_t heal_at_ms;
+    sim_phase_t phase;
+    uint32_t node_count;
+    node_config_t config;
+    int64_t drift_ppm;
+    sim_node_t nodes[NODES_MAX + 1]; /* by id 1..node_count */
+    network_t net;
+    faults_t faults;
+    clients_t clients;
+    checker_t checker;
+    tracelog_t log;
+    sim_stats_t stats;
+    bool failed;
+    char invariant[SIM_INVARIANT_BYTES];
+    char detail[SIM_DETAIL_BYTES];
+} sim_t;
+
+/* A whole run. Returns 0 when every invariant held; otherwise 1 with sim->invariant and
+ * sim->detail set (and the last events in sim->log). sim_destroy frees it all. */
+int sim_run(sim_t *sim, const sim_options_t *opt);
+void sim_destroy(sim_t *sim);
+
+/* Records the first violation; the loop stops at the end of the step. */
+void sim_fail(sim_t *sim, const char *invariant, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* A simulator event worth seeing in the last-events listing (crash, partition, ...). */
+void sim_note(sim_t *sim, uint32_t node, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+uint64_t sim_node_local(const sim_t *sim, uint32_t id);
+bool sim_node_up(const sim_t *sim, uint32_t id);
+/* Schedules an agenda entry at now + delay_ms. */
+void sim_schedule(sim_t *sim, uint64_t delay_ms, sim_event_kind_t kind, uint32_t node, uint64_t a,
+                  uint64_t b);
+/* Drains node `id`'s outputs and reschedules its timer; call after every core input. */
+void sim_after_input(sim_t *sim, uint32_t id);
+/* The node that leads the highest ballot among live leaders, or NODE_NONE. */
+uint32_t sim_leader(const sim_t *sim);
+
+void sim_crash_node(sim_t *sim, uint32_t id, const char *why);
+void sim_restart_node(sim_t *sim, uint32_t id);
+
+/* faults.c: the fault scheduler (every SIM_FAULT_TICK_MS during the fault phase). */
+void faults_tick(sim_t *sim);
+/* A scheduled fault action (SIM_EV_ACTION). */
+void faults_action(sim_t *sim, uint64_t action, uint64_t arg);
+/* End of the fault phase: every link back, every node up, no more loss. */
+void faults_heal_all(sim_t *sim);
+/* How many nodes may lose their durable state at once and stay within the fault model
+ * (a minority: Paxos survives f of 2f+1 losing everything, not more). */
+bool faults_may_damage_disk(const sim_t *sim, uint32_t node);
+
+#endif
