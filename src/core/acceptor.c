@@ -64,6 +64,7 @@ bool acceptor_report(const node_t *node, msg_promise_t *p, uint64_t from_slot)
     p->from_slot = from_slot;
     p->next_slot = 0;
     p->chosen_upto = node->chosen_upto;
+    p->log_first_slot = log->first_slot;
     p->entry_count = 0;
     p->entries = NULL;
     uint64_t start = from_slot > log->first_slot ? from_slot : log->first_slot;
@@ -243,10 +244,12 @@ void acceptor_on_accept(node_t *node, const msg_t *m)
         send_reject(node, m, a->ballot, a->slot, REJECT_RECOVERING);
         return;
     }
+#ifndef BALLOT_PLANT_ACCEPT_BELOW_PROMISE /* see tests/sim/CMakeLists.txt */
     if (ballot_less(a->ballot, node->promised)) {
         send_reject(node, m, a->ballot, a->slot, REJECT_PROMISED);
         return;
     }
+#endif
     if (!log_reserve(&node->log, a->slot)) {
         return; /* compacted (so chosen and applied) or beyond the log bound */
     }
@@ -265,7 +268,9 @@ void acceptor_on_accept(node_t *node, const msg_t *m)
         return;
     }
     assert(ballot_equal(e->accepted_ballot, a->ballot));
+#ifndef BALLOT_PLANT_ACCEPT_BELOW_PROMISE
     assert(!ballot_less(node->promised, e->accepted_ballot));
+#endif
     uint64_t accept_seq = e->accept_seq;
     if (m->from != node->cfg.id) {
         election_follow(node, a->ballot);

@@ -118,8 +118,10 @@ typedef struct phase1 {
     uint64_t part_from[NODES_MAX + 1]; /* the part each acceptor owes next */
     uint32_t complete_mask;
     uint32_t reject_mask;
-    uint64_t max_chosen_upto;
-    uint32_t chosen_holder;
+    /* The highest slot a promiser compacted into a snapshot (it reports nothing at or
+     * below it) and who: those slots are fetched, never proposed. */
+    uint64_t compacted_upto;
+    uint32_t compacted_holder;
     uint64_t report_first; /* reports held in log entries [report_first, report_end) */
     uint64_t report_end;
     uint64_t started_ms;

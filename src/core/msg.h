@@ -58,6 +58,9 @@ typedef struct msg_promise {
     uint64_t next_slot;
     /* The acceptor's chosen prefix: every slot <= chosen_upto is known chosen to it. */
     uint64_t chosen_upto;
+    /* The acceptor reports faithfully only from this slot on: slots below it were
+     * compacted into a snapshot (all chosen), so its silence there is not a hole. */
+    uint64_t log_first_slot;
     uint32_t entry_count;
     msg_entry_t *entries;
 } msg_promise_t;

@@ -82,8 +82,8 @@ void proposer_start_phase1(node_t *node, ballot_t waived)
     for (uint32_t id = 1; id <= node->cfg.node_count; id++) {
         p1->part_from[id] = p1->from_slot;
     }
-    p1->max_chosen_upto = node->chosen_upto;
-    p1->chosen_holder = node->cfg.id;
+    p1->compacted_upto = node->chosen_upto;
+    p1->compacted_holder = node->cfg.id;
     p1->report_first = p1->report_end = p1->from_slot;
     p1->started_ms = node->now_ms;
     p1->resend_ms = node->now_ms + node->cfg.retransmit_ms;
@@ -194,12 +194,16 @@ static void become_leader(node_t *node)
     ev.slot_first = p1->from_slot;
     ev.slot_last = p1->report_end;
     node_emit(node, &ev);
-    /* Slots some acceptor knows chosen are fetched, never proposed anew: a compacted
-     * acceptor reports nothing for them, so its silence is not a hole. */
-    uint64_t learn_upto = p1->max_chosen_upto;
+    /* Slots a promiser compacted are fetched, never proposed anew: it reports nothing for
+     * them, so its silence is not a hole. Above them every promiser reported faithfully,
+     * so carry forward (or a no-op for a hole) is safe even for slots some promiser knew
+     * chosen: the highest-ballot report of a chosen slot is its chosen value. Proposing
+     * them, rather than waiting for a Learn, keeps the log moving when the only node that
+     * knew them chosen has since lost its disk (ballot-sim --seed 6513). */
+    uint64_t learn_upto = p1->compacted_upto;
     if (learn_upto > node->chosen_upto) {
-        learner_note_commit(node, learn_upto, p1->chosen_holder);
-        learner_request(node, p1->chosen_holder, true);
+        learner_note_commit(node, learn_upto, p1->compacted_holder);
+        learner_request(node, p1->compacted_holder, true);
     }
     uint64_t first = (learn_upto > node->chosen_upto ? learn_upto : node->chosen_upto) + 1;
     for (uint64_t slot = p1->report_first; slot < first && slot < p1->report_end; slot++) {
@@ -239,9 +243,15 @@ static void record_report(node_t *node, const msg_entry_t *entry)
     if (entry->slot >= p1->report_end) {
         p1->report_end = entry->slot + 1;
     }
+#ifdef BALLOT_PLANT_CARRY_NEWEST /* see tests/sim/CMakeLists.txt: the last report wins */
+    if (e->chosen) {
+        return;
+    }
+#else
     if (e->chosen || (e->reported && !ballot_less(e->report_ballot, entry->ballot))) {
         return;
     }
+#endif
     value_t copy;
     if (!value_copy(&copy, &entry->value)) {
         return;
@@ -285,9 +295,10 @@ void proposer_on_promise(node_t *node, const msg_t *m)
     for (uint32_t i = 0; i < p->entry_count; i++) {
         record_report(node, &p->entries[i]);
     }
-    if (p->chosen_upto > p1->max_chosen_upto) {
-        p1->max_chosen_upto = p->chosen_upto;
-        p1->chosen_holder = m->from;
+    uint64_t compacted = p->log_first_slot > 0 ? p->log_first_slot - 1 : 0;
+    if (compacted > p1->compacted_upto) {
+        p1->compacted_upto = compacted;
+        p1->compacted_holder = m->from;
     }
     if (p->next_slot != 0) {
         p1->part_from[m->from] = p->next_slot;

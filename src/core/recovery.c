@@ -80,9 +80,11 @@ int node_recover(node_t *node, const persist_record_t *r)
         if (ballot_is_none(r->ballot)) {
             return BALLOT_ECORRUPT;
         }
+#ifndef BALLOT_PLANT_FORGET_PROMISE /* see tests/sim/CMakeLists.txt */
         if (ballot_less(node->promised, r->ballot)) {
             node->promised = r->ballot; /* the promise never decreases, across restarts too */
         }
+#endif
         break;
     case PERSIST_ACCEPT:
         rc = recover_accept(node, r);

@@ -95,6 +95,7 @@ static bool get_promise(codec_reader_t *r, msg_promise_t *p, bool *oom)
     p->from_slot = codec_get_u64(r);
     p->next_slot = codec_get_u64(r);
     p->chosen_upto = codec_get_u64(r);
+    p->log_first_slot = codec_get_u64(r);
     p->entry_count = codec_get_u32(r);
     if (!get_entries(r, p->entry_count, &p->entries, oom)) {
         p->entry_count = 0;

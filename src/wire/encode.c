@@ -5,6 +5,7 @@
  *   every message   u8 type, u32 from, u32 to, then by type:
  *   PREPARE         ballot, u64 from_slot, ballot waived_ballot
  *   PROMISE         ballot, u64 from_slot, u64 next_slot, u64 chosen_upto,
+ *                   u64 log_first_slot,
  *   REJOIN_REPLY    u32 entry_count, entry_count entries
  *   ACCEPT          ballot, u64 slot, u64 commit, value
  *   ACCEPTED        ballot, u64 slot
@@ -47,7 +48,7 @@ static uint64_t promise_bytes(const msg_promise_t *p)
     if (p->entry_count > 0 && p->entries == NULL) {
         return 0;
     }
-    return CODEC_BALLOT_BYTES + 8u * 3u + 4u + entries_bytes(p->entries, p->entry_count);
+    return CODEC_BALLOT_BYTES + 8u * 4u + 4u + entries_bytes(p->entries, p->entry_count);
 }
 
 /* Payload bytes of a message, or 0 when it cannot be encoded (unknown type, entries
@@ -130,6 +131,7 @@ static void put_promise(codec_writer_t *w, const msg_promise_t *p)
     codec_put_u64(w, p->from_slot);
     codec_put_u64(w, p->next_slot);
     codec_put_u64(w, p->chosen_upto);
+    codec_put_u64(w, p->log_first_slot);
     codec_put_u32(w, p->entry_count);
     put_entries(w, p->entries, p->entry_count);
 }

@@ -99,14 +99,38 @@ static void test_holes_below_highest_reported_get_noops(void **state)
     harness_free(&h);
 }
 
-/* Slots an acceptor reports chosen are fetched with LEARN_REQUEST, not proposed. */
-static void test_slots_reported_chosen_are_learned_not_proposed(void **state)
+/* Slots an acceptor knows chosen but still holds are carried forward like any other: the
+ * highest-ballot report of a chosen slot is its chosen value, and nobody else may be left
+ * to serve a Learn for them (ballot-sim --seed 6513: the node that knew them chosen lost
+ * its disk). */
+static void test_slots_reported_chosen_are_carried_forward(void **state)
 {
     (void)state;
     harness_t h;
     candidate(&h);
     report_t r[3] = {{1, B(3, 2), "A"}, {2, B(3, 2), "B"}, {3, B(3, 2), "C"}};
     msg_t from2 = make_promise(2, PROP, B(6, 1), 1, r, 3, 2);
+    msg_t from3 = make_promise(3, PROP, B(6, 1), 1, NULL, 0, 0);
+    recv_msg(&h, &from2);
+    recv_msg(&h, &from3);
+    assert_int_equal(status_of(&h, PROP).role, ROLE_LEADER);
+    assert_true(value_is_text(&accept_at(&h, 2, 1)->u.accept.value, "A"));
+    assert_true(value_is_text(&accept_at(&h, 2, 2)->u.accept.value, "B"));
+    assert_true(value_is_text(&accept_at(&h, 2, 3)->u.accept.value, "C"));
+    assert_null(harness_peek(&h, PROP, 2, MSG_LEARN_REQUEST));
+    harness_free(&h);
+}
+
+/* Slots an acceptor compacted into a snapshot are fetched with LEARN_REQUEST, never
+ * proposed: it reports nothing for them, so its silence is not a hole to fill. */
+static void test_compacted_slots_are_learned_not_proposed(void **state)
+{
+    (void)state;
+    harness_t h;
+    candidate(&h);
+    report_t r[1] = {{3, B(3, 2), "C"}};
+    msg_t from2 = make_promise(2, PROP, B(6, 1), 1, r, 1, 2);
+    from2.u.promise.log_first_slot = 3; /* slots 1 and 2 live in its snapshot */
     msg_t from3 = make_promise(3, PROP, B(6, 1), 1, NULL, 0, 0);
     recv_msg(&h, &from2);
     recv_msg(&h, &from3);
@@ -383,7 +407,8 @@ int main(void)
         cmocka_unit_test(test_carry_forward_highest_ballot_value),
         cmocka_unit_test(test_own_value_never_replaces_carried_value),
         cmocka_unit_test(test_holes_below_highest_reported_get_noops),
-        cmocka_unit_test(test_slots_reported_chosen_are_learned_not_proposed),
+        cmocka_unit_test(test_slots_reported_chosen_are_carried_forward),
+        cmocka_unit_test(test_compacted_slots_are_learned_not_proposed),
         cmocka_unit_test(test_promise_in_parts_counts_when_complete),
         cmocka_unit_test(test_rejected_round_backs_off_and_retries_higher),
         cmocka_unit_test(test_silent_round_retransmits_then_backs_off),

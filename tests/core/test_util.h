@@ -97,6 +97,7 @@ static inline msg_t make_promise(uint32_t from, uint32_t to, ballot_t b, uint64_
     m.u.promise.ballot = b;
     m.u.promise.from_slot = from_slot;
     m.u.promise.chosen_upto = chosen_upto;
+    m.u.promise.log_first_slot = 1; /* nothing compacted */
     m.u.promise.entry_count = count;
     m.u.promise.entries = count ? calloc(count, sizeof(msg_entry_t)) : NULL;
     for (uint32_t i = 0; i < count; i++) {

@@ -70,6 +70,7 @@ static msg_t make_msg(msg_type_t type)
                                       .from_slot = 40,
                                       .next_slot = 90,
                                       .chosen_upto = 39,
+                                      .log_first_slot = 17,
                                       .entry_count = TEST_ENTRIES,
                                       .entries = make_entries(TEST_ENTRIES, 41, true)};
         break;
@@ -140,6 +141,7 @@ static void assert_promise_equal(const msg_promise_t *a, const msg_promise_t *x)
     assert_true(a->from_slot == x->from_slot);
     assert_true(a->next_slot == x->next_slot);
     assert_true(a->chosen_upto == x->chosen_upto);
+    assert_true(a->log_first_slot == x->log_first_slot);
     assert_int_equal(a->entry_count, x->entry_count);
     assert_entries_equal(a->entries, x->entries, a->entry_count);
 }
@@ -304,7 +306,7 @@ static void zero_from(wire_buf_t *buf)
 }
 
 /* PROMISE: the entry count sits after type(1) from(4) to(4) ballot(12) 3 x u64. */
-#define PROMISE_COUNT_OFFSET (WIRE_HEADER_BYTES + 9u + 12u + 24u)
+#define PROMISE_COUNT_OFFSET (WIRE_HEADER_BYTES + 9u + 12u + 32u)
 
 static void huge_entry_count(wire_buf_t *buf)
 {
