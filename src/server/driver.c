@@ -98,6 +98,7 @@ void driver_on_durable(server_t *srv)
         node_persisted(srv->node, seq, server_now_ms());
     }
     driver_backlog_flush(srv);
+    server_rejoin_progress(srv);
 }
 
 static void driver_on_result(void *ctx, const command_t *command, const kv_result_t *result)
@@ -207,6 +208,7 @@ void driver_process_outputs(server_t *srv)
         return;
     }
     if (out->record_count > 0) {
+        srv->last_record_seq = out->records[out->record_count - 1].seq;
         driver_persist(srv, out);
     }
     for (size_t i = 0; i < out->message_count; i++) {
@@ -226,6 +228,7 @@ void driver_process_outputs(server_t *srv)
         snapshots_on_wanted(srv, out->snapshot_wanted_slot, out->snapshot_wanted_from);
     }
     node_outputs_clear(srv->node);
+    server_rejoin_progress(srv);
 }
 
 bool driver_outputs_pending(server_t *srv)

@@ -15,9 +15,10 @@
 #include "server/log.h"
 #include "server/server_internal.h"
 
-#define SERVER_BOOT_FILE "ballotd.boot"
-#define SERVER_LOCK_FILE "ballotd.lock"
-#define SERVER_MSG_BYTES 4096u
+#define SERVER_BOOT_FILE   "ballotd.boot"
+#define SERVER_REJOIN_FILE "REJOINING"
+#define SERVER_LOCK_FILE   "ballotd.lock"
+#define SERVER_MSG_BYTES   4096u
 
 uint64_t server_now_ms(void)
 {
@@ -155,22 +156,84 @@ static int server_open_wal(server_t *srv, bool create, wal_report_t *report)
                     server_recover_record, srv, report);
 }
 
+/* Creates (durably) or removes the REJOINING marker in the data directory. */
+static int server_rejoin_marker(const char *dir, bool present, char *msg, size_t msg_bytes)
+{
+    char path[CONFIG_PATH_BYTES_MAX + 32];
+    snprintf(path, sizeof(path), "%s/%s", dir, SERVER_REJOIN_FILE);
+    if (present) {
+        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (fd < 0 || fsync(fd) != 0) {
+            snprintf(msg, msg_bytes, "cannot write %s: %s", path, strerror(errno));
+            if (fd >= 0) {
+                close(fd);
+            }
+            return BALLOT_EIO;
+        }
+        close(fd);
+    } else if (unlink(path) != 0 && errno != ENOENT) {
+        snprintf(msg, msg_bytes, "cannot remove %s: %s", path, strerror(errno));
+        return BALLOT_EIO;
+    }
+    int dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir_fd < 0 || fsync(dir_fd) != 0) {
+        snprintf(msg, msg_bytes, "cannot sync directory %s: %s", dir, strerror(errno));
+        if (dir_fd >= 0) {
+            close(dir_fd);
+        }
+        return BALLOT_EIO;
+    }
+    close(dir_fd);
+    return BALLOT_OK;
+}
+
+void server_rejoin_progress(server_t *srv)
+{
+    if (!srv->rejoin_marker) {
+        return;
+    }
+    node_status_t st;
+    node_get_status(srv->node, server_now_ms(), &st);
+    if (st.rejoining || srv->persisted_reported < srv->last_record_seq) {
+        return; /* still reading a majority, or what it adopted is not on disk yet */
+    }
+    char msg[CONFIG_PATH_BYTES_MAX + 128];
+    if (server_rejoin_marker(srv->cfg->data_dir, false, msg, sizeof(msg)) != BALLOT_OK) {
+        server_fatal(srv, "%s", msg);
+        return;
+    }
+    srv->rejoin_marker = false;
+    log_info("rejoin complete: this node votes again");
+}
+
 /* The acceptor's memory: refuse to start on a damaged or missing WAL (a node that ran
- * before must not forget its promises) unless --rejoin says the operator knows. */
+ * before must not forget its promises) unless --rejoin says the operator knows. A rejoin
+ * that did not finish (the marker is still there) is started again. */
 static int server_recover(server_t *srv, char *msg, size_t msg_bytes)
 {
     const server_config_t *cfg = srv->cfg;
+    bool unfinished = server_file_exists(cfg->data_dir, SERVER_REJOIN_FILE);
+    srv->rejoin = cfg->rejoin || unfinished;
+    if (unfinished && !cfg->rejoin) {
+        log_warn("an earlier rejoin did not finish (%s/%s exists): rejoining again", cfg->data_dir,
+                 SERVER_REJOIN_FILE);
+    }
     bool had_boot = server_file_exists(cfg->data_dir, SERVER_BOOT_FILE);
     bool snap_found = false;
     int rc = snapshots_recover(srv, &snap_found, msg, msg_bytes);
-    if (rc != BALLOT_OK && !cfg->rejoin) {
+    if (rc != BALLOT_OK && !srv->rejoin) {
         return rc;
     }
     if (rc != BALLOT_OK) {
         log_warn("%s; ignoring snapshots (--rejoin)", msg);
     }
     wal_report_t report;
-    if (cfg->rejoin) {
+    if (srv->rejoin) {
+        rc = server_rejoin_marker(cfg->data_dir, true, msg, msg_bytes);
+        if (rc != BALLOT_OK) {
+            return rc;
+        }
+        srv->rejoin_marker = true;
         rc = wal_discard(cfg->data_dir, storage_io_posix(), msg, msg_bytes);
         if (rc != BALLOT_OK) {
             return rc;
@@ -463,7 +526,7 @@ static void server_log_ready(server_t *srv)
     log_info("ballotd n%u of %u (cluster %llu) serving RESP on %s, peers on %s, data in %s%s",
              cfg->id, cfg->node_count, (unsigned long long)cfg->cluster_id, client_text,
              cfg->node_count > 1 ? peer_text : "(none)", cfg->data_dir,
-             cfg->rejoin ? " (rejoining)" : "");
+             srv->rejoin ? " (rejoining)" : "");
 }
 
 static int server_start(server_t *srv, int *lock_fd, char *msg, size_t msg_bytes)
@@ -501,7 +564,7 @@ static int server_start(server_t *srv, int *lock_fd, char *msg, size_t msg_bytes
         clock_gettime(CLOCK_REALTIME, &wall);
         uint64_t wall_ms = (uint64_t)wall.tv_sec * 1000u + (uint64_t)wall.tv_nsec / 1000000u;
         srv->trace_clock_offset_ms = wall_ms > srv->started_ms ? wall_ms - srv->started_ms : 0;
-        node_start(srv->node, srv->started_ms, cfg->rejoin);
+        node_start(srv->node, srv->started_ms, srv->rejoin);
         rc = server_start_loop_parts(srv, msg, msg_bytes);
     }
     if (rc != BALLOT_OK) {

@@ -187,7 +187,13 @@ struct server {
     _Atomic int storage_error; /* BALLOT_EIO: fatal; BALLOT_ENOSPC: refusing writes */
     char storage_message[WAL_MESSAGE_BYTES];
     uint64_t persisted_reported;
+    uint64_t last_record_seq; /* the newest record handed to the storage thread */
     bool disk_full;
+    /* A rejoin (lost or corrupt disk) runs until the core votes again and the state it
+     * adopted is durable; until then the REJOINING marker file makes a restart rejoin
+     * again instead of voting from a partial acceptor state. */
+    bool rejoin;
+    bool rejoin_marker;
     persist_record_t *backlog;
     size_t backlog_count;
     size_t backlog_cap;
@@ -242,6 +248,8 @@ struct server {
 uint64_t server_now_ms(void);
 /* Stops the node on an unrecoverable error: logs why, dumps the trace ring. */
 void server_fatal(server_t *srv, const char *format, ...) __attribute__((format(printf, 2, 3)));
+/* Removes the REJOINING marker once the rejoin is over and durable. */
+void server_rejoin_progress(server_t *srv);
 /* Runs the output pump and answers clients; called once per loop iteration. */
 void server_pump(server_t *srv);
 

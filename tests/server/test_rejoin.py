@@ -1,6 +1,7 @@
 """A node whose disk is lost restarts with an empty data dir and --rejoin: it catches up
 (through a snapshot, since the others compacted their logs) without breaking agreement:
-every node ends with the same values, and the rejoined node then helps elect a leader."""
+every node ends with the same values, and the rejoined node then helps elect a leader. A
+crash in the middle of the rejoin makes the next start rejoin again."""
 
 import os
 import shutil
@@ -48,8 +49,19 @@ def run(cluster):
     os.makedirs(cluster.data_dir(lost))
     write_keys(cluster, leader, "b", 100)
     cluster.start(lost, rejoin=True)
+    # A crash before the rejoin finishes leaves a partial acceptor state: restarted without
+    # --rejoin, the node must see its marker and rejoin again, never vote from that state.
+    marker = os.path.join(cluster.data_dir(lost), "REJOINING")
+    check(os.path.exists(marker), "n%d marks its rejoin as unfinished" % lost)
+    cluster.kill(lost, signal.SIGKILL)
+    cluster.start(lost)
+    check("rejoining again" in cluster.log_text(lost), "n%d rejoins again after a crash" % lost)
     write_keys(cluster, leader, "c", 100)
     wait_rejoined(cluster, lost)
+    deadline = time.time() + 10 * SLOW
+    while os.path.exists(marker) and time.time() < deadline:
+        time.sleep(0.1)
+    check(not os.path.exists(marker), "n%d removes the marker once it votes again" % lost)
     cluster.wait_applied(range(1, cluster.n + 1))
     log = cluster.log_text(lost)
     check("installed snapshot" in log, "n%d caught up through a snapshot" % lost)
