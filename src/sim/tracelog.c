@@ -143,6 +143,15 @@ void tracelog_event(tracelog_t *log, uint64_t true_ms, const event_t *ev)
     /* On the simulator's time line, so that the nodes of a run merge (tracelog.h). */
     event_t on_true_time = *ev;
     on_true_time.time_ms = true_ms;
+    /* A lease end is on the node's own clock too: carry its distance from the event over
+     * to the simulator's time line (drift over one lease is below a millisecond or two). */
+    if (ev->until_ms != 0) {
+        on_true_time.until_ms =
+            ev->until_ms >= ev->time_ms
+                ? true_ms + (ev->until_ms - ev->time_ms)
+                : true_ms -
+                      (ev->time_ms - ev->until_ms < true_ms ? ev->time_ms - ev->until_ms : true_ms);
+    }
     if (log->writer != NULL && !log->writer_failed &&
         trace_writer_write(log->writer, &on_true_time) != BALLOT_OK) {
         log->writer_failed = true;
