@@ -2,41 +2,14 @@
 
 #include <assert.h>
 
-/* splitmix64 expands the seed into the generator's state; xoshiro256** is the stream
- * (Blackman and Vigna, "Scrambled linear pseudorandom number generators", 2018). */
-static uint64_t splitmix64(uint64_t *x)
-{
-    uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
-static uint64_t rotl(uint64_t x, int k)
-{
-    return (x << k) | (x >> (64 - k));
-}
-
 void prng_seed(prng_t *rng, uint64_t seed)
 {
-    uint64_t x = seed;
-    for (unsigned i = 0; i < 4; i++) {
-        rng->s[i] = splitmix64(&x);
-    }
+    rng_seed(&rng->rng, seed);
 }
 
 uint64_t prng_next(prng_t *rng)
 {
-    uint64_t *s = rng->s;
-    uint64_t result = rotl(s[1] * 5, 7) * 9;
-    uint64_t t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl(s[3], 45);
-    return result;
+    return rng_next(&rng->rng);
 }
 
 uint64_t prng_below(prng_t *rng, uint64_t bound)

@@ -7,8 +7,12 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "core/rng.h"
+
+/* The core's generator (xoshiro256** seeded by splitmix64), with the draws a simulator
+ * needs on top. */
 typedef struct prng {
-    uint64_t s[4];
+    rng_t rng;
 } prng_t;
 
 void prng_seed(prng_t *rng, uint64_t seed);
