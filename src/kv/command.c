@@ -4,6 +4,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "base/fail.h"
 #include "base/endian.h"
 #include "core/check.h"
 #include "kv/kv_internal.h"
@@ -12,18 +13,6 @@
 #define COMMAND_ARG_HEADER_BYTES 4u
 /* Command names quoted in error messages are cut to this many bytes. */
 #define COMMAND_NAME_QUOTE_BYTES 48u
-
-__attribute__((format(printf, 4, 5))) static int fail_with(int code, char *err, size_t err_bytes,
-                                                           const char *format, ...)
-{
-    if (err != NULL && err_bytes > 0) {
-        va_list ap;
-        va_start(ap, format);
-        vsnprintf(err, err_bytes, format, ap);
-        va_end(ap);
-    }
-    return code;
-}
 
 const char *kv_op_name(kv_op_t op)
 {
@@ -90,21 +79,22 @@ int kv_command_check(const kv_command_t *cmd, const kv_config_t *config, char *e
         config = &defaults;
     }
     if ((int)cmd->op < 1 || (int)cmd->op > (int)KV_OP_MAX) {
-        return fail_with(BALLOT_EINVAL, err, err_bytes, "ERR unknown operation %d", (int)cmd->op);
+        return ballot_fail(BALLOT_EINVAL, err, err_bytes, "ERR unknown operation %d", (int)cmd->op);
     }
     if (!arity_ok(cmd->op, cmd->arg_count)) {
-        return fail_with(BALLOT_EINVAL, err, err_bytes,
-                         "ERR wrong number of arguments for '%s' command", op_lower_name(cmd->op));
+        return ballot_fail(BALLOT_EINVAL, err, err_bytes,
+                           "ERR wrong number of arguments for '%s' command",
+                           op_lower_name(cmd->op));
     }
     for (uint32_t i = 0; i < cmd->arg_count; i++) {
         bool key = arg_is_key(cmd->op, i);
         uint32_t max = key ? config->key_bytes_max : config->value_bytes_max;
         if (cmd->args[i].size > max) {
-            return fail_with(BALLOT_ETOOLARGE, err, err_bytes, "TOOLARGE %s exceeds %u bytes",
-                             key ? "key" : "value", max);
+            return ballot_fail(BALLOT_ETOOLARGE, err, err_bytes, "TOOLARGE %s exceeds %u bytes",
+                               key ? "key" : "value", max);
         }
         if (cmd->args[i].size > 0 && cmd->args[i].bytes == NULL) {
-            return fail_with(BALLOT_EINVAL, err, err_bytes, "ERR argument %u missing", i);
+            return ballot_fail(BALLOT_EINVAL, err, err_bytes, "ERR argument %u missing", i);
         }
     }
     return BALLOT_OK;
@@ -154,28 +144,28 @@ int kv_command_decode(const uint8_t *bytes, size_t size, const kv_config_t *conf
     out->op = KV_GET;
     out->arg_count = 0;
     if (size < COMMAND_HEADER_BYTES || bytes[0] != KV_COMMAND_FORMAT) {
-        return fail_with(BALLOT_EINVAL, err, err_bytes, "ERR malformed command");
+        return ballot_fail(BALLOT_EINVAL, err, err_bytes, "ERR malformed command");
     }
     uint8_t op = bytes[1];
     uint16_t count = get_u16(bytes + 2);
     if (op < 1 || op > KV_OP_MAX || count > KV_COMMAND_ARGS_MAX) {
-        return fail_with(BALLOT_EINVAL, err, err_bytes, "ERR malformed command");
+        return ballot_fail(BALLOT_EINVAL, err, err_bytes, "ERR malformed command");
     }
     size_t offset = COMMAND_HEADER_BYTES;
     for (uint32_t i = 0; i < count; i++) {
         if (size - offset < COMMAND_ARG_HEADER_BYTES) {
-            return fail_with(BALLOT_EINVAL, err, err_bytes, "ERR malformed command");
+            return ballot_fail(BALLOT_EINVAL, err, err_bytes, "ERR malformed command");
         }
         uint32_t len = get_u32(bytes + offset);
         offset += COMMAND_ARG_HEADER_BYTES;
         if (len > size - offset) {
-            return fail_with(BALLOT_EINVAL, err, err_bytes, "ERR malformed command");
+            return ballot_fail(BALLOT_EINVAL, err, err_bytes, "ERR malformed command");
         }
         out->args[i] = (kv_slice_t){.bytes = bytes + offset, .size = len};
         offset += len;
     }
     if (offset != size) {
-        return fail_with(BALLOT_EINVAL, err, err_bytes, "ERR malformed command");
+        return ballot_fail(BALLOT_EINVAL, err, err_bytes, "ERR malformed command");
     }
     out->op = (kv_op_t)op;
     out->arg_count = count;
@@ -215,20 +205,20 @@ int kv_command_from_argv(uint32_t argc, const uint8_t *const *argv, const uint32
     out->op = KV_GET;
     out->arg_count = 0;
     if (argc == 0) {
-        return fail_with(BALLOT_EINVAL, err, err_bytes, "ERR empty command");
+        return ballot_fail(BALLOT_EINVAL, err, err_bytes, "ERR empty command");
     }
     kv_op_t op = op_from_name(argv[0], argv_len[0]);
     if (op == 0) {
         char name[COMMAND_NAME_QUOTE_BYTES + 1];
         quote_name(name, sizeof(name), argv[0], argv_len[0]);
-        return fail_with(BALLOT_EINVAL, err, err_bytes, "ERR unknown command '%s'", name);
+        return ballot_fail(BALLOT_EINVAL, err, err_bytes, "ERR unknown command '%s'", name);
     }
     if (op == KV_SET && argc > 3) {
-        return fail_with(BALLOT_EINVAL, err, err_bytes, "ERR syntax error");
+        return ballot_fail(BALLOT_EINVAL, err, err_bytes, "ERR syntax error");
     }
     if (!arity_ok(op, argc - 1)) {
-        return fail_with(BALLOT_EINVAL, err, err_bytes,
-                         "ERR wrong number of arguments for '%s' command", op_lower_name(op));
+        return ballot_fail(BALLOT_EINVAL, err, err_bytes,
+                           "ERR wrong number of arguments for '%s' command", op_lower_name(op));
     }
     out->op = op;
     out->arg_count = argc - 1;
@@ -237,8 +227,8 @@ int kv_command_from_argv(uint32_t argc, const uint8_t *const *argv, const uint32
     }
     int rc = kv_command_check(out, config, err, err_bytes);
     if (rc == BALLOT_OK && kv_command_encoded_bytes(out) > COMMAND_BYTES_MAX) {
-        rc = fail_with(BALLOT_ETOOLARGE, err, err_bytes, "TOOLARGE command exceeds %u bytes",
-                       COMMAND_BYTES_MAX);
+        rc = ballot_fail(BALLOT_ETOOLARGE, err, err_bytes, "TOOLARGE command exceeds %u bytes",
+                         COMMAND_BYTES_MAX);
     }
     return rc;
 }

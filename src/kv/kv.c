@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/fail.h"
 #include "core/check.h"
 #include "kv/kv_internal.h"
 
@@ -21,35 +22,23 @@ void kv_config_default(kv_config_t *config)
     config->hash_seed = 0;
 }
 
-__attribute__((format(printf, 3, 4))) static int config_fail(char *err, size_t err_bytes,
-                                                             const char *format, ...)
-{
-    if (err != NULL && err_bytes > 0) {
-        va_list ap;
-        va_start(ap, format);
-        vsnprintf(err, err_bytes, format, ap);
-        va_end(ap);
-    }
-    return BALLOT_EINVAL;
-}
-
 int kv_config_check(const kv_config_t *config, char *err, size_t err_bytes)
 {
     if (config->key_bytes_max < 1 || config->key_bytes_max > KV_KEY_BYTES_MAX) {
-        return config_fail(err, err_bytes, "kv: key_bytes_max %u not in 1..%u",
+        return ballot_fail(BALLOT_EINVAL, err, err_bytes, "kv: key_bytes_max %u not in 1..%u",
                            config->key_bytes_max, KV_KEY_BYTES_MAX);
     }
     if (config->value_bytes_max < KV_VALUE_BYTES_MIN ||
         config->value_bytes_max > KV_VALUE_BYTES_MAX) {
-        return config_fail(err, err_bytes, "kv: value_bytes_max %u not in %u..%u",
+        return ballot_fail(BALLOT_EINVAL, err, err_bytes, "kv: value_bytes_max %u not in %u..%u",
                            config->value_bytes_max, KV_VALUE_BYTES_MIN, KV_VALUE_BYTES_MAX);
     }
     if (config->clients_max < 1 || config->clients_max > KV_CLIENTS_MAX) {
-        return config_fail(err, err_bytes, "kv: clients_max %u not in 1..%u", config->clients_max,
-                           KV_CLIENTS_MAX);
+        return ballot_fail(BALLOT_EINVAL, err, err_bytes, "kv: clients_max %u not in 1..%u",
+                           config->clients_max, KV_CLIENTS_MAX);
     }
     if (config->keys_max < 1 || config->keys_max > KV_KEYS_MAX) {
-        return config_fail(err, err_bytes, "kv: keys_max %llu not in 1..%llu",
+        return ballot_fail(BALLOT_EINVAL, err, err_bytes, "kv: keys_max %llu not in 1..%llu",
                            (unsigned long long)config->keys_max, (unsigned long long)KV_KEYS_MAX);
     }
     return BALLOT_OK;
@@ -69,7 +58,7 @@ int kv_create(kv_t **out, const kv_config_t *config, char *err, size_t err_bytes
     }
     kv_t *kv = calloc(1, sizeof(*kv));
     if (kv == NULL) {
-        (void)config_fail(err, err_bytes, "kv: out of memory");
+        (void)ballot_fail(BALLOT_EINVAL, err, err_bytes, "kv: out of memory");
         return BALLOT_ENOMEM;
     }
     kv->config = *config;

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/fail.h"
 #include "base/crc32c.h"
 #include "base/endian.h"
 #include "core/check.h"
@@ -168,18 +169,6 @@ static const uint8_t *in_take(snap_in_t *in, size_t size)
     return p;
 }
 
-__attribute__((format(printf, 4, 5))) static int restore_fail(int code, char *err, size_t err_bytes,
-                                                              const char *format, ...)
-{
-    if (err != NULL && err_bytes > 0) {
-        va_list ap;
-        va_start(ap, format);
-        vsnprintf(err, err_bytes, format, ap);
-        va_end(ap);
-    }
-    return code;
-}
-
 /* The keys part. With t NULL it only checks (limits; keys ascending strictly, which rules
  * out duplicates); otherwise it also inserts into t. */
 static int restore_keys(const kv_config_t *config, snap_in_t *in, uint64_t count, kv_table_t *t,
@@ -194,28 +183,28 @@ static int restore_keys(const kv_config_t *config, snap_in_t *in, uint64_t count
         const uint8_t *key = h != NULL ? in_take(in, key_size) : NULL;
         const uint8_t *value = key != NULL ? in_take(in, value_size) : NULL;
         if (value == NULL) {
-            return restore_fail(BALLOT_ECORRUPT, err, err_bytes,
-                                "kv snapshot: truncated at key %llu", (unsigned long long)i);
+            return ballot_fail(BALLOT_ECORRUPT, err, err_bytes,
+                               "kv snapshot: truncated at key %llu", (unsigned long long)i);
         }
         if (key_size > config->key_bytes_max || value_size > config->value_bytes_max) {
-            return restore_fail(BALLOT_EINVAL, err, err_bytes,
-                                "kv snapshot: key %llu (%u bytes, value %u bytes) over this "
-                                "node's limits",
-                                (unsigned long long)i, key_size, value_size);
+            return ballot_fail(BALLOT_EINVAL, err, err_bytes,
+                               "kv snapshot: key %llu (%u bytes, value %u bytes) over this "
+                               "node's limits",
+                               (unsigned long long)i, key_size, value_size);
         }
         if (previous != NULL) {
             uint32_t common = previous_size < key_size ? previous_size : key_size;
             int c = common > 0 ? memcmp(previous, key, common) : 0;
             if (c > 0 || (c == 0 && previous_size >= key_size)) {
-                return restore_fail(BALLOT_ECORRUPT, err, err_bytes,
-                                    "kv snapshot: key %llu out of order or repeated",
-                                    (unsigned long long)i);
+                return ballot_fail(BALLOT_ECORRUPT, err, err_bytes,
+                                   "kv snapshot: key %llu out of order or repeated",
+                                   (unsigned long long)i);
             }
         }
         previous = key;
         previous_size = key_size;
         if (t != NULL && kv_table_set(t, key, key_size, value, value_size) != BALLOT_OK) {
-            return restore_fail(BALLOT_ENOMEM, err, err_bytes, "kv snapshot: out of memory");
+            return ballot_fail(BALLOT_ENOMEM, err, err_bytes, "kv snapshot: out of memory");
         }
     }
     return BALLOT_OK;
@@ -254,7 +243,7 @@ static int restore_clients(snap_in_t *in, uint32_t count, kv_clients_t *c, char 
 {
     uint64_t *ids = c == NULL ? malloc(((size_t)count + 1) * sizeof(*ids)) : NULL;
     if (c == NULL && ids == NULL) {
-        return restore_fail(BALLOT_ENOMEM, err, err_bytes, "kv snapshot: out of memory");
+        return ballot_fail(BALLOT_ENOMEM, err, err_bytes, "kv snapshot: out of memory");
     }
     int rc = BALLOT_OK;
     for (uint32_t i = 0; i < count && rc == BALLOT_OK; i++) {
@@ -268,20 +257,20 @@ static int restore_clients(snap_in_t *in, uint32_t count, kv_clients_t *c, char 
                               .integer = (int64_t)get_u64(b + 18)};
         }
         if (b == NULL || !client_canonical(&x)) {
-            rc = restore_fail(BALLOT_ECORRUPT, err, err_bytes,
-                              "kv snapshot: client %u truncated or malformed", i);
+            rc = ballot_fail(BALLOT_ECORRUPT, err, err_bytes,
+                             "kv snapshot: client %u truncated or malformed", i);
         } else if (c == NULL) {
             ids[i] = x.client_id;
         } else if (kv_clients_restore_one(c, &x) != BALLOT_OK) {
-            rc = restore_fail(BALLOT_ENOMEM, err, err_bytes, "kv snapshot: out of memory");
+            rc = ballot_fail(BALLOT_ENOMEM, err, err_bytes, "kv snapshot: out of memory");
         }
     }
     if (rc == BALLOT_OK && c == NULL) {
         qsort(ids, count, sizeof(*ids), id_order);
         for (uint32_t i = 1; i < count && rc == BALLOT_OK; i++) {
             if (ids[i] == ids[i - 1]) {
-                rc = restore_fail(BALLOT_ECORRUPT, err, err_bytes,
-                                  "kv snapshot: client %llu repeated", (unsigned long long)ids[i]);
+                rc = ballot_fail(BALLOT_ECORRUPT, err, err_bytes,
+                                 "kv snapshot: client %llu repeated", (unsigned long long)ids[i]);
             }
         }
     }
@@ -298,19 +287,19 @@ static int restore_header(const kv_config_t *config, const uint8_t *bytes, size_
                           snap_header_t *h, char *err, size_t err_bytes)
 {
     if (size < SNAPSHOT_HEADER_BYTES + SNAPSHOT_TRAILER_BYTES) {
-        return restore_fail(BALLOT_ECORRUPT, err, err_bytes, "kv snapshot: %zu bytes is too short",
-                            size);
+        return ballot_fail(BALLOT_ECORRUPT, err, err_bytes, "kv snapshot: %zu bytes is too short",
+                           size);
     }
     uint32_t stored = get_u32(bytes + size - SNAPSHOT_TRAILER_BYTES);
     uint32_t computed = crc32c(bytes, size - SNAPSHOT_TRAILER_BYTES);
     if (stored != computed) {
-        return restore_fail(BALLOT_ECORRUPT, err, err_bytes,
-                            "kv snapshot: checksum 0x%08x, computed 0x%08x", stored, computed);
+        return ballot_fail(BALLOT_ECORRUPT, err, err_bytes,
+                           "kv snapshot: checksum 0x%08x, computed 0x%08x", stored, computed);
     }
     if (get_u32(bytes) != KV_SNAPSHOT_MAGIC || get_u32(bytes + 4) != KV_SNAPSHOT_FORMAT) {
-        return restore_fail(BALLOT_ECORRUPT, err, err_bytes,
-                            "kv snapshot: bad magic 0x%08x or format %u", get_u32(bytes),
-                            get_u32(bytes + 4));
+        return ballot_fail(BALLOT_ECORRUPT, err, err_bytes,
+                           "kv snapshot: bad magic 0x%08x or format %u", get_u32(bytes),
+                           get_u32(bytes + 4));
     }
     h->key_count = get_u64(bytes + 16);
     h->client_count = get_u32(bytes + 24);
@@ -318,14 +307,14 @@ static int restore_header(const kv_config_t *config, const uint8_t *bytes, size_
     /* Counts are checked against the bytes present before anything is sized by them. */
     if (h->key_count > body / SNAPSHOT_ENTRY_HEADER ||
         h->client_count > body / SNAPSHOT_CLIENT_BYTES) {
-        return restore_fail(BALLOT_ECORRUPT, err, err_bytes,
-                            "kv snapshot: %llu keys and %u clients cannot fit %zu bytes",
-                            (unsigned long long)h->key_count, h->client_count, body);
+        return ballot_fail(BALLOT_ECORRUPT, err, err_bytes,
+                           "kv snapshot: %llu keys and %u clients cannot fit %zu bytes",
+                           (unsigned long long)h->key_count, h->client_count, body);
     }
     if (h->key_count > config->keys_max || h->client_count > config->clients_max) {
-        return restore_fail(BALLOT_EINVAL, err, err_bytes,
-                            "kv snapshot: %llu keys, %u clients over this node's limits",
-                            (unsigned long long)h->key_count, h->client_count);
+        return ballot_fail(BALLOT_EINVAL, err, err_bytes,
+                           "kv snapshot: %llu keys, %u clients over this node's limits",
+                           (unsigned long long)h->key_count, h->client_count);
     }
     return BALLOT_OK;
 }
@@ -339,7 +328,7 @@ static int restore_body(const kv_config_t *config, const uint8_t *bytes, size_t 
                     .left = size - SNAPSHOT_HEADER_BYTES - SNAPSHOT_TRAILER_BYTES};
     int rc = BALLOT_OK;
     if (table != NULL && kv_table_reserve(table, h->key_count) != BALLOT_OK) {
-        rc = restore_fail(BALLOT_ENOMEM, err, err_bytes, "kv snapshot: out of memory");
+        rc = ballot_fail(BALLOT_ENOMEM, err, err_bytes, "kv snapshot: out of memory");
     }
     if (rc == BALLOT_OK) {
         rc = restore_keys(config, &in, h->key_count, table, err, err_bytes);
@@ -348,8 +337,8 @@ static int restore_body(const kv_config_t *config, const uint8_t *bytes, size_t 
         rc = restore_clients(&in, h->client_count, clients, err, err_bytes);
     }
     if (rc == BALLOT_OK && in.left != 0) {
-        rc = restore_fail(BALLOT_ECORRUPT, err, err_bytes,
-                          "kv snapshot: %zu bytes after the last client", in.left);
+        rc = ballot_fail(BALLOT_ECORRUPT, err, err_bytes,
+                         "kv snapshot: %zu bytes after the last client", in.left);
     }
     return rc;
 }

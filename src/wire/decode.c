@@ -5,23 +5,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "base/fail.h"
 #include "base/crc32c.h"
 #include "wire/codec.h"
 #include "wire/encode.h"
 
-__attribute__((format(printf, 4, 5))) static int fail_with(int code, char *err, size_t err_bytes,
-                                                           const char *format, ...)
-{
-    if (err != NULL && err_bytes > 0) {
-        va_list ap;
-        va_start(ap, format);
-        vsnprintf(err, err_bytes, format, ap);
-        va_end(ap);
-    }
-    return code;
-}
-
-#define fail(err, err_bytes, ...) fail_with(BALLOT_EINVAL, err, err_bytes, __VA_ARGS__)
+#define fail(err, err_bytes, ...) ballot_fail(BALLOT_EINVAL, err, err_bytes, __VA_ARGS__)
 
 static bool get_value(codec_reader_t *r, value_t *out)
 {
@@ -259,8 +248,8 @@ static int decode_msg(const uint8_t *payload, uint32_t size, msg_t *out, char *e
     if (!ok) {
         msg_free(out);
         if (oom) {
-            return fail_with(BALLOT_ENOMEM, err, err_bytes, "wire: out of memory decoding %s",
-                             msg_type_name((msg_type_t)type));
+            return ballot_fail(BALLOT_ENOMEM, err, err_bytes, "wire: out of memory decoding %s",
+                               msg_type_name((msg_type_t)type));
         }
         return fail(err, err_bytes, "wire: malformed %s payload (%u bytes)",
                     msg_type_name((msg_type_t)type), size);
@@ -338,9 +327,9 @@ static int check_header(const uint8_t *h, uint32_t payload_bytes_max, char *err,
         return fail(err, err_bytes, "wire: unknown frame flags 0x%04x", get_u16(h + 6));
     }
     if (get_u32(h + 8) > payload_bytes_max) {
-        return fail_with(BALLOT_ETOOLARGE, err, err_bytes,
-                         "wire: frame payload of %u bytes exceeds %u", get_u32(h + 8),
-                         payload_bytes_max);
+        return ballot_fail(BALLOT_ETOOLARGE, err, err_bytes,
+                           "wire: frame payload of %u bytes exceeds %u", get_u32(h + 8),
+                           payload_bytes_max);
     }
     return BALLOT_OK;
 }
@@ -386,9 +375,9 @@ int wire_decode_frame(const uint8_t *bytes, size_t size, uint32_t payload_bytes_
     uint32_t crc = crc32c(bytes, WIRE_HEADER_CRC_OFFSET);
     crc = crc32c_extend(crc, payload, payload_bytes);
     if (crc != get_u32(bytes + WIRE_HEADER_CRC_OFFSET)) {
-        return fail_with(BALLOT_ECORRUPT, err, err_bytes,
-                         "wire: frame checksum 0x%08x, computed 0x%08x",
-                         get_u32(bytes + WIRE_HEADER_CRC_OFFSET), crc);
+        return ballot_fail(BALLOT_ECORRUPT, err, err_bytes,
+                           "wire: frame checksum 0x%08x, computed 0x%08x",
+                           get_u32(bytes + WIRE_HEADER_CRC_OFFSET), crc);
     }
     wire_frame_type_t type = (wire_frame_type_t)bytes[5];
     rc = decode_payload(type, payload, payload_bytes, out, err, err_bytes);

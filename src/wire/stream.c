@@ -1,4 +1,5 @@
 /* The incremental stream decoder and the handshake check. */
+#include "base/fail.h"
 #include "core/check.h"
 #include <stdarg.h>
 #include <stdio.h>
@@ -187,42 +188,33 @@ size_t wire_decoder_pending(const wire_decoder_t *dec)
     return dec->end - dec->start;
 }
 
-__attribute__((format(printf, 3, 4))) static int hello_fail(char *err, size_t err_bytes,
-                                                            const char *format, ...)
-{
-    if (err != NULL && err_bytes > 0) {
-        va_list ap;
-        va_start(ap, format);
-        vsnprintf(err, err_bytes, format, ap);
-        va_end(ap);
-    }
-    return BALLOT_EINVAL;
-}
-
 int wire_hello_check(const wire_hello_t *hello, uint64_t cluster_id, uint32_t self_id,
                      uint32_t expected_node_id, char *err, size_t err_bytes)
 {
     if (hello->version != WIRE_VERSION) {
-        return hello_fail(err, err_bytes, "peer speaks protocol version %u, this node %u",
-                          hello->version, WIRE_VERSION);
+        return ballot_fail(BALLOT_EINVAL, err, err_bytes,
+                           "peer speaks protocol version %u, this node %u", hello->version,
+                           WIRE_VERSION);
     }
     if (hello->cluster_id != cluster_id) {
-        return hello_fail(err, err_bytes, "peer belongs to cluster %016llx, this node to %016llx",
-                          (unsigned long long)hello->cluster_id, (unsigned long long)cluster_id);
+        return ballot_fail(BALLOT_EINVAL, err, err_bytes,
+                           "peer belongs to cluster %016llx, this node to %016llx",
+                           (unsigned long long)hello->cluster_id, (unsigned long long)cluster_id);
     }
     if (hello->node_id == NODE_NONE || hello->node_id > NODES_MAX) {
-        return hello_fail(err, err_bytes, "peer claims node id %u", hello->node_id);
+        return ballot_fail(BALLOT_EINVAL, err, err_bytes, "peer claims node id %u", hello->node_id);
     }
     if (expected_node_id != NODE_NONE && hello->node_id != expected_node_id) {
-        return hello_fail(err, err_bytes, "peer is node %u, expected node %u", hello->node_id,
-                          expected_node_id);
+        return ballot_fail(BALLOT_EINVAL, err, err_bytes, "peer is node %u, expected node %u",
+                           hello->node_id, expected_node_id);
     }
     if (hello->node_id == self_id) {
-        return hello_fail(err, err_bytes, "peer claims this node's own id %u", self_id);
+        return ballot_fail(BALLOT_EINVAL, err, err_bytes, "peer claims this node's own id %u",
+                           self_id);
     }
     if (hello->peer_id != NODE_NONE && hello->peer_id != self_id) {
-        return hello_fail(err, err_bytes, "peer meant to reach node %u, this is node %u",
-                          hello->peer_id, self_id);
+        return ballot_fail(BALLOT_EINVAL, err, err_bytes,
+                           "peer meant to reach node %u, this is node %u", hello->peer_id, self_id);
     }
     return BALLOT_OK;
 }
