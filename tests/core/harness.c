@@ -82,8 +82,20 @@ static void records_free(persist_record_t *records, size_t count)
     free(records);
 }
 
+static harness_free_hook_t free_hook;
+static void *free_hook_ctx;
+
+void harness_set_free_hook(harness_free_hook_t hook, void *ctx)
+{
+    free_hook = hook;
+    free_hook_ctx = ctx;
+}
+
 void harness_free(harness_t *h)
 {
+    if (free_hook != NULL) {
+        free_hook(h, free_hook_ctx);
+    }
     for (uint32_t id = 1; id <= h->n; id++) {
         harness_node_t *hn = &h->nodes[id];
         node_destroy(hn->node);

@@ -89,6 +89,10 @@ void harness_preload(harness_t *h, uint32_t id, persist_kind_t kind, ballot_t ba
 /* Puts a message crafted by the test into the network (as if `from` sent it). */
 void harness_inject(harness_t *h, const msg_t *m);
 void harness_free(harness_t *h);
+/* Called by harness_free just before it frees, e.g. to keep the nodes' events of a
+ * scenario that builds and frees its own harness (tests/trace). NULL: none. */
+typedef void (*harness_free_hook_t)(const harness_t *h, void *ctx);
+void harness_set_free_hook(harness_free_hook_t hook, void *ctx);
 
 /* Drains a node's outputs into the harness (records, network, applies, replies, ...). */
 void harness_collect(harness_t *h, uint32_t id);

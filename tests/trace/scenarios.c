@@ -3,8 +3,7 @@
  * The seeds' stories are the core's own scenarios (tests/core/scenarios.c: scenario_seed000
  * and scenario_seed001, the ones ballot-demo narrates), run unchanged. Each builds its
  * harness, runs it and frees it before returning, so the events are taken at that last
- * moment: the tests link with --wrap=harness_free (tests/trace/CMakeLists.txt), which sends
- * the scenario's call to harness_free through __wrap_harness_free below. The harness
+ * moment, through the harness's free hook (harness_set_free_hook). The harness
  * keeps every node's events across crashes and restarts (harness_node_t.events), so what
  * is captured is everything each node emitted, in its own order.
  *
@@ -25,9 +24,6 @@
 /* Where harness_free copies the events of the harness it frees (NULL: not capturing). */
 static scenario_events_t *capture_into;
 
-void __real_harness_free(harness_t *h);
-void __wrap_harness_free(harness_t *h);
-
 static void capture_events(const harness_t *h, scenario_events_t *out)
 {
     out->node_count = h->n;
@@ -41,14 +37,14 @@ static void capture_events(const harness_t *h, scenario_events_t *out)
     }
 }
 
-/* Every harness_free of this executable lands here (the linker's --wrap). */
-void __wrap_harness_free(harness_t *h)
+/* The free hook: takes the events of the harness a scenario frees. */
+static void capture_on_free(const harness_t *h, void *ctx)
 {
+    (void)ctx;
     if (capture_into != NULL) {
         capture_events(h, capture_into);
         capture_into = NULL; /* one harness per scenario */
     }
-    __real_harness_free(h);
 }
 
 /* Seed 000, the Example: DB1..DB3 are n1..n3, Server A is n4 (T=5 is r5.n4), Server B is
@@ -61,6 +57,7 @@ static void produce_seed000(scenario_events_t *out)
 {
     seed000_result_t result;
     capture_into = out;
+    harness_set_free_hook(capture_on_free, NULL);
     scenario_seed000(NULL, &result);
     assert(capture_into == NULL);
     assert(result.x_chosen && result.b_wrote_x && result.a_rejects == 3);
@@ -77,6 +74,7 @@ static void produce_seed001(scenario_events_t *out)
 {
     seed001_result_t result;
     capture_into = out;
+    harness_set_free_hook(capture_on_free, NULL);
     scenario_seed001(SEED001_RUN_SEED, NULL, &result);
     assert(capture_into == NULL);
     assert(result.n1_counted == 1 && result.n2_counted == 1 && result.values_chosen);
@@ -181,6 +179,7 @@ static void produce_worked_example(scenario_events_t *out)
     bool agree = harness_check_agreement(&h, why, sizeof why);
     assert(agree);
     capture_into = out;
+    harness_set_free_hook(capture_on_free, NULL);
     harness_free(&h);
     assert(capture_into == NULL);
 }
