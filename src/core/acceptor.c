@@ -85,7 +85,7 @@ bool acceptor_report(const node_t *node, msg_promise_t *p, uint64_t from_slot)
         if (ballot_is_none(e->accepted_ballot)) {
             continue;
         }
-        /* Bounded parts: the proposer asks again from next_slot (core-design.md). */
+        /* Bounded parts: the proposer asks again from next_slot (docs/core.md). */
         if (p->entry_count == room ||
             (p->entry_count > 0 && bytes + e->value.size > PART_BYTES_MAX)) {
             p->next_slot = slot;
@@ -207,7 +207,7 @@ static bool accept_store(node_t *node, log_entry_t *e, uint64_t slot, ballot_t b
     }
     e->accept_seq = outbox_persist(node, PERSIST_ACCEPT, b, slot, &e->value);
     if (node->promise_unrecorded && ballot_equal(node->promised, b)) {
-        /* This record implies the promise the Accept raised (core-design.md). */
+        /* This record implies the promise the Accept raised (docs/core.md). */
         node->promise_seq = e->accept_seq;
         node->promise_unrecorded = false;
     }

@@ -32,7 +32,7 @@
 #define PART_BYTES_MAX (MSG_BYTES_MAX / 2u)
 /* Backoff doubles at most this many times. */
 #define BACKOFF_DOUBLINGS_MAX 20u
-/* A phase-1 round is abandoned after this many retransmit intervals (core-design.md). */
+/* A phase-1 round is abandoned after this many retransmit intervals (docs/core.md). */
 #define PHASE1_RETRANSMITS 3u
 #define FOREVER_MS         UINT64_MAX
 

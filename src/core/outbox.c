@@ -1,4 +1,4 @@
-/* Outputs, persist gating and delivery to self (core-design.md "Outputs and
+/* Outputs, persist gating and delivery to self (docs/core.md "Outputs and
  * persist-then-reply"). A Promise, Accepted, HeartbeatAck or RejoinReply is queued with
  * the seq of the newest record it depends on (acceptor.c names it) and leaves only once
  * node_persisted() reports that seq durable: no driver can send an answer before what it

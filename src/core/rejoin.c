@@ -1,4 +1,4 @@
-/* A node that lost its disk (core-design.md "node_start(now, rejoin=true)"; Paxos Made
+/* A node that lost its disk (docs/core.md "Recovery"; Paxos Made
  * Live §5.1). It may have promised or accepted before the loss, so it must not vote again
  * until (1) every phase 1 that could have counted its lost promise has finished or been
  * abandoned, and (2) it has read the acceptor state of a majority of the other nodes: any

@@ -356,7 +356,7 @@ static bool config_same_addr(const net_addr_t *a, const net_addr_t *b)
     return a->port == b->port && strcmp(a->host, b->host) == 0;
 }
 
-/* Node ids must be exactly 1..n with n in {1, 3, 5, 7} (core-design.md). */
+/* Node ids must be exactly 1..n with n in {1, 3, 5, 7} (docs/core.md). */
 static bool config_check_cluster(server_config_t *cfg, char *err, size_t err_bytes)
 {
     uint32_t id = cfg->id;

@@ -1,4 +1,4 @@
-/* The core's driver loop (core-design.md "Outputs and persist-then-reply"):
+/* The core's driver loop (docs/core.md "Outputs and persist-then-reply"):
  *   records  -> the storage thread (one fdatasync per round); node_persisted() when durable
  *   messages -> peers (the core released only what is safe to send)
  *   applies  -> the kv, in slot order; results to the clients that asked
