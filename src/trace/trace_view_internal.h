@@ -87,6 +87,10 @@ void view_end_reason(const view_t *v, const view_generation_t *g, char *buf, siz
 /* Writes "n1 n2 n3" for the bits of mask. */
 void view_format_nodes(uint32_t mask, char *buf, size_t buf_bytes);
 uint32_t view_majority(const view_t *v);
+/* Sets paired[i] (i < g->count, the generation's i-th event) for each Promise or Reject
+ * sent whose receipt the trace holds, and for that receipt (trace_view_pairs.c).
+ * BALLOT_ENOMEM or BALLOT_OK. */
+int view_pair_messages(const view_t *v, const view_generation_t *g, bool *paired);
 /* The detailed lines of one generation. BALLOT_ENOMEM or BALLOT_OK. */
 int view_print_generation(const view_t *v, const view_generation_t *g);
 /* The one-line summary of one generation. */

@@ -3,6 +3,7 @@
  * renewals) happens per slot and is shown as compressed slot ranges. A fact both ends
  * recorded (n3 sent a Promise, n1 counted it) is shown once, from the sender's side, with
  * a note when the receiver never recorded it. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/check.h"
@@ -25,25 +26,15 @@ typedef struct pending_line {
     uint64_t commands;
 } pending_line_t;
 
-/* Send/receive pairing: the k-th Promise (Reject) a node sent is the k-th one the proposer
- * recorded from it. */
-typedef struct pairing {
-    uint32_t sent_total[VIEW_NODE_SLOTS];
-    uint32_t received_total[VIEW_NODE_SLOTS];
-    uint32_t sent_seen[VIEW_NODE_SLOTS];
-    uint32_t received_seen[VIEW_NODE_SLOTS];
-} pairing_t;
-
 typedef struct line_state {
     const view_t *v;
     const view_generation_t *g; /* NULL outside any generation */
-    pairing_t promises;
-    pairing_t rejects;
+    bool matched;               /* the current event's other end is in the trace */
     uint32_t prepares_sent[VIEW_NODE_SLOTS];
     uint32_t counted_mask; /* promises the proposer recorded so far */
     uint32_t sent_mask;    /* promises acceptors recorded sending so far */
     bool rejected_by[VIEW_NODE_SLOTS];
-    uint32_t ordinal; /* of the current event among its sender's (or node's) same kind */
+    uint32_t ordinal; /* of the current Prepare among its sender's */
     pending_line_t pending;
 } line_state_t;
 
@@ -339,26 +330,23 @@ static void print_report(FILE *out, const event_t *e)
     fputs(")", out);
 }
 
-/* Sender and receiver recorded the same message: it is shown once. When the receiver has
- * a trace but did not record it, the message (or the receiver) was lost. */
-static bool receiver_missed(const line_state_t *ls, const pairing_t *p, uint32_t sender,
-                            uint32_t ordinal, uint32_t receiver)
+/* Sender and receiver recorded the same message (trace_view_pairs.c): it is shown once.
+ * When the receiver has a trace but did not record it, the message (or the receiver) was
+ * lost. */
+static bool receiver_missed(const line_state_t *ls, uint32_t receiver)
 {
-    return receiver < VIEW_NODE_SLOTS && ls->v->nodes[receiver].seen &&
-           ordinal >= p->received_total[sender];
+    return !ls->matched && receiver < VIEW_NODE_SLOTS && ls->v->nodes[receiver].seen;
 }
 
 static void print_promise_sent(line_state_t *ls, const event_t *e)
 {
     FILE *out = ls->v->out;
-    uint32_t ordinal = ls->ordinal;
     line_start(ls, e->time_ms, e->node);
     fputs("promises", out);
     print_report(out, e);
     /* A proposer stops recording Promises once it has its majority, so a missing one
      * only tells something when the generation never elected a leader. */
-    if (ls->g != NULL && !ls->g->elected &&
-        receiver_missed(ls, &ls->promises, e->node, ordinal, e->peer)) {
+    if (ls->g != NULL && !ls->g->elected && receiver_missed(ls, e->peer)) {
         fprintf(out, "; n%u never recorded it", e->peer);
     }
     fputs("\n", out);
@@ -366,8 +354,8 @@ static void print_promise_sent(line_state_t *ls, const event_t *e)
 
 static void print_promise_received(line_state_t *ls, const event_t *e)
 {
-    if (ls->ordinal < ls->promises.sent_total[e->peer]) {
-        return;
+    if (ls->matched) {
+        return; /* shown from the sender's side */
     }
     line_start(ls, e->time_ms, e->node);
     fprintf(ls->v->out, "counts a promise from n%u", e->peer);
@@ -377,7 +365,7 @@ static void print_promise_received(line_state_t *ls, const event_t *e)
 
 static void print_reject_sent(line_state_t *ls, const event_t *e)
 {
-    bool missed = receiver_missed(ls, &ls->rejects, e->node, ls->ordinal, e->peer);
+    bool missed = receiver_missed(ls, e->peer);
     if (e->slot_first != 0 && !missed) {
         add_mergeable(ls, MERGE_REJECT_SENT, e);
         return;
@@ -400,8 +388,8 @@ static void print_reject_sent(line_state_t *ls, const event_t *e)
 
 static void print_reject_received(line_state_t *ls, const event_t *e)
 {
-    if (ls->ordinal < ls->rejects.sent_total[e->peer]) {
-        return;
+    if (ls->matched) {
+        return; /* shown from the sender's side */
     }
     if (e->slot_first != 0) {
         add_mergeable(ls, MERGE_REJECT_RECEIVED, e);
@@ -548,8 +536,8 @@ static void print_event_line(line_state_t *ls, const event_t *e)
     }
 }
 
-/* Advances the per-sender counters for every event, printed or filtered out, so that the
- * pairing and the promise counts stay right under any filter. Sets ls->ordinal. */
+/* Advances the per-node counters for every event, printed or filtered out, so that the
+ * Prepare and promise counts stay right under any filter. Sets ls->ordinal. */
 static void bump_counters(line_state_t *ls, const event_t *e)
 {
     ls->ordinal = 0;
@@ -558,39 +546,10 @@ static void bump_counters(line_state_t *ls, const event_t *e)
         ls->ordinal = ls->prepares_sent[e->node]++;
         break;
     case EVENT_PROMISE_SENT:
-        ls->ordinal = ls->promises.sent_seen[e->node]++;
         ls->sent_mask |= 1u << e->node;
         break;
     case EVENT_PROMISE_RECEIVED:
-        ls->ordinal = ls->promises.received_seen[e->peer]++;
         ls->counted_mask |= e->peer != 0 ? 1u << e->peer : 0u;
-        break;
-    case EVENT_REJECT_SENT:
-        ls->ordinal = ls->rejects.sent_seen[e->node]++;
-        break;
-    case EVENT_REJECT_RECEIVED:
-        ls->ordinal = ls->rejects.received_seen[e->peer]++;
-        break;
-    default:
-        break;
-    }
-}
-
-static void count_pairs(line_state_t *ls, const event_t *e)
-{
-    switch (e->kind) {
-    case EVENT_PROMISE_SENT:
-        ls->promises.sent_total[e->node]++;
-        break;
-    case EVENT_PROMISE_RECEIVED:
-        ls->promises.received_total[e->peer]++;
-        break;
-    case EVENT_REJECT_SENT:
-        ls->rejects.sent_total[e->node]++;
-        ls->rejected_by[e->node] = true;
-        break;
-    case EVENT_REJECT_RECEIVED:
-        ls->rejects.received_total[e->peer]++;
         break;
     default:
         break;
@@ -672,17 +631,22 @@ static void print_aggregate(const view_t *v, const aggregate_t *a)
     print_leases_granted(out, a);
 }
 
-static int walk_generation(line_state_t *ls, aggregate_t *a, bool print_lines)
+/* Prints the lines when given the pairing (view_pair_messages), and only aggregates for the
+ * summary (NULL). The pairing covers every event of the generation, shown or filtered out,
+ * so that a filtered view tells the same about a message as the whole one. */
+static int walk_generation(line_state_t *ls, aggregate_t *a, const bool *paired)
 {
     const view_t *v = ls->v;
     const view_generation_t *g = ls->g;
     for (size_t i = g->first; i < g->first + g->count; i++) {
-        count_pairs(ls, view_event(v, v->by_generation[i]));
+        const event_t *e = view_event(v, v->by_generation[i]);
+        ls->rejected_by[e->node] = ls->rejected_by[e->node] || e->kind == EVENT_REJECT_SENT;
     }
-    for (size_t i = g->first; i < g->first + g->count; i++) {
-        size_t record = v->by_generation[i];
+    for (size_t i = 0; i < g->count; i++) {
+        size_t record = v->by_generation[g->first + i];
         const event_t *e = view_event(v, record);
         bump_counters(ls, e);
+        ls->matched = paired != NULL && paired[i];
         if (!v->visible[record]) {
             continue;
         }
@@ -690,7 +654,7 @@ static int walk_generation(line_state_t *ls, aggregate_t *a, bool print_lines)
         if (rc != BALLOT_OK) {
             return rc;
         }
-        if (print_lines) {
+        if (paired != NULL) {
             print_event_line(ls, e);
         }
     }
@@ -710,13 +674,16 @@ int view_print_generation(const view_t *v, const view_generation_t *g)
     char b[BALLOT_TEXT_BYTES];
     fprintf(v->out, "\n== generation %s (proposer n%u) ==\n", ballot_text(g->ballot, b),
             g->ballot.node);
-    int rc = walk_generation(&ls, &a, true);
+    bool *paired = malloc((g->count + 1u) * sizeof *paired);
+    int rc = paired == NULL ? BALLOT_ENOMEM : view_pair_messages(v, g, paired);
+    rc = rc == BALLOT_OK ? walk_generation(&ls, &a, paired) : rc;
     if (rc == BALLOT_OK) {
         print_aggregate(v, &a);
         char reason[256];
         view_end_reason(v, g, reason, sizeof reason);
         fprintf(v->out, "  ended: %s\n", reason);
     }
+    free(paired);
     aggregate_free(&a);
     return rc;
 }
@@ -729,7 +696,7 @@ int view_print_summary_line(const view_t *v, const view_generation_t *g)
     ls.g = g;
     aggregate_t a;
     aggregate_init(&a);
-    int rc = walk_generation(&ls, &a, false);
+    int rc = walk_generation(&ls, &a, NULL); /* no lines: no pairing needed */
     if (rc == BALLOT_OK) {
         char b[BALLOT_TEXT_BYTES];
         char leader[16];

@@ -286,6 +286,79 @@ static void test_leader_inferred_without_election(void **state)
     trace_set_free(&set);
 }
 
+/* A Reject n1 sent n2 at `slot`, or (received) n2's record of it, under r1.n2 refused for
+ * r2.n1. */
+static void add_reject(trace_set_t *set, uint64_t time_ms, uint64_t slot, bool received)
+{
+    event_t e;
+    memset(&e, 0, sizeof e);
+    e.kind = received ? EVENT_REJECT_RECEIVED : EVENT_REJECT_SENT;
+    e.time_ms = time_ms;
+    e.node = received ? 2u : 1u;
+    e.peer = received ? 1u : 2u;
+    e.ballot = (ballot_t){.round = 1, .node = 2};
+    e.other_ballot = (ballot_t){.round = 2, .node = 1};
+    e.reason = REJECT_PROMISED;
+    e.slot_first = e.slot_last = slot;
+    assert_int_equal(trace_set_add(set, &e, 0, 0), BALLOT_OK);
+}
+
+static char *render_rejects(const trace_set_t *set, bool node1_only)
+{
+    trace_view_options_t opts;
+    trace_view_options_init(&opts);
+    opts.node_count = 3;
+    opts.filter.node_set = node1_only;
+    opts.filter.node = 1;
+    return test_render(set, &opts);
+}
+
+/* n1 rejects slots 3 and 4; only the second Reject reaches n2. The note names the lost one,
+ * matched by slot rather than by count, also when only n1's lines are shown. */
+static void test_lost_reject_is_matched_by_slot(void **state)
+{
+    (void)state;
+    trace_set_t set;
+    trace_set_init(&set);
+    add_reject(&set, 110, 3, false);
+    add_reject(&set, 112, 4, false);
+    add_reject(&set, 113, 4, true);
+    trace_set_sort(&set);
+    for (int filtered = 0; filtered < 2; filtered++) {
+        char *text = render_rejects(&set, filtered != 0);
+        assert_non_null(strstr(text, "n1  rejects r1.n2 at slot 3: already promised r2.n1; "
+                                     "n2 never recorded it\n"));
+        assert_non_null(strstr(text, "n1  rejects r1.n2 at slot 4: already promised r2.n1\n"));
+        assert_null(strstr(text, "is rejected by"));
+        free(text);
+    }
+    trace_set_free(&set);
+}
+
+/* A receipt is paired only with a send of the same message at or before it; a Reject whose
+ * send and receipt are both in the trace is one line, whatever the clocks read. */
+static void test_reject_pairing_in_time_order(void **state)
+{
+    (void)state;
+    trace_set_t set;
+    trace_set_init(&set);
+    add_reject(&set, 100, 0, false); /* two Prepares refused: same fields, told by time */
+    add_reject(&set, 101, 0, true);
+    add_reject(&set, 105, 0, false);
+    add_reject(&set, 120, 7, true); /* n2's clock reads behind n1's */
+    add_reject(&set, 121, 7, false);
+    trace_set_sort(&set);
+    char *text = render_rejects(&set, false);
+    assert_non_null(strstr(text, "t=100     n1  rejects r1.n2: already promised r2.n1\n"));
+    assert_non_null(strstr(text, "t=105     n1  rejects r1.n2: already promised r2.n1; "
+                                 "n2 never recorded it\n"));
+    assert_non_null(strstr(text, "t=121     n1  rejects r1.n2 at slot 7: already promised "
+                                 "r2.n1\n"));
+    assert_null(strstr(text, "is rejected by"));
+    free(text);
+    trace_set_free(&set);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -293,6 +366,8 @@ int main(void)
         cmocka_unit_test(test_view_is_deterministic),
         cmocka_unit_test(test_ballot_filter_and_empty),
         cmocka_unit_test(test_leader_inferred_without_election),
+        cmocka_unit_test(test_lost_reject_is_matched_by_slot),
+        cmocka_unit_test(test_reject_pairing_in_time_order),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
