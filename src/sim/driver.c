@@ -127,10 +127,13 @@ static uint64_t driver_drain(sim_t *sim, uint32_t id, node_outputs_t *out)
     }
     driver_events(sim, id, out);
     if (out->snapshot_wanted_slot != 0) {
-        sim_fail(sim, "simulator",
-                 "n%u wants a snapshot up to %" PRIu64 " but nothing was "
-                 "compacted",
-                 id, out->snapshot_wanted_slot);
+        if (sim->snapshot_every == 0) {
+            sim_fail(sim, "simulator",
+                     "n%u wants a snapshot up to %" PRIu64 " but nothing was compacted", id,
+                     out->snapshot_wanted_slot);
+        } else {
+            snapshots_on_wanted(sim, id, out->snapshot_wanted_slot, out->snapshot_wanted_from);
+        }
     }
     return last_seq;
 }
@@ -173,6 +176,10 @@ void sim_after_input(sim_t *sim, uint32_t id)
         (void)last_seq;
 #endif
         break;
+    }
+    snapshots_after_input(sim, id);
+    if (n->core == NULL || sim->failed) {
+        return;
     }
     driver_start_sync(sim, id);
     checker_after_input(sim, id);
@@ -270,7 +277,7 @@ static node_t *driver_create_core(sim_t *sim, uint32_t id)
 
 /* Opens the node's WAL, replaying it into *core. Returns true when the node must rejoin
  * (its WAL was corrupt, or an earlier rejoin did not finish): *core is then a fresh one. */
-static bool driver_recover(sim_t *sim, uint32_t id, node_t **core)
+static bool driver_recover(sim_t *sim, uint32_t id, node_t **core, uint64_t snap_slot)
 {
     sim_node_t *n = &sim->nodes[id];
     recover_ctx_t ctx = {.sim = sim, .id = id, .core = *core};
@@ -298,11 +305,15 @@ static bool driver_recover(sim_t *sim, uint32_t id, node_t **core)
     sim->faults.corrupt_pending[id] = false;
     node_destroy(*core);
     *core = driver_create_core(sim, id);
+    if (*core != NULL && snap_slot != 0) {
+        /* Like ballotd: the snapshot holds only chosen state, so a rejoin keeps it. */
+        node_recover_snapshot(*core, snap_slot);
+    }
     return true;
 }
 
 /* Slots the core counts as applied right after recovery without handing them out again
- * are rebuilt from its log (the simulator keeps no snapshots). */
+ * are rebuilt from its log (above the restored snapshot, if any). */
 static void driver_rebuild(sim_t *sim, uint32_t id)
 {
     sim_node_t *n = &sim->nodes[id];
@@ -329,10 +340,23 @@ void driver_start(sim_t *sim, uint32_t id, bool first_boot)
     if (core == NULL) {
         return;
     }
-    bool rejoin = driver_recover(sim, id, &core);
+    snapshot_t snap;
+    bool snap_found = false;
+    if (snapshots_recover_read(sim, id, &snap, &snap_found) != BALLOT_OK) {
+        node_destroy(core);
+        return;
+    }
+    /* The snapshot's slots come first, then the WAL's records (as ballotd recovers). */
+    if (snap_found) {
+        node_recover_snapshot(core, snap.slot);
+    }
+    bool rejoin = driver_recover(sim, id, &core, snap_found ? snap.slot : 0);
     if (sim->failed || core == NULL) {
         if (core != NULL) {
             node_destroy(core);
+        }
+        if (snap_found) {
+            snapshot_free(&snap);
         }
         return;
     }
@@ -340,11 +364,19 @@ void driver_start(sim_t *sim, uint32_t id, bool first_boot)
     n->starts++;
     n->rejoins += rejoin ? 1 : 0;
     driver_reset_sm(sim, id);
+    n->snapshot_slot = 0;
     if (!first_boot) {
         sim_note(sim, id, "restart%s", rejoin ? " with rejoin (disk lost)" : " from disk");
     }
     node_start(core, sim_node_local(sim, id), rejoin);
     checker_on_start(sim, id, rejoin);
+    if (snap_found) {
+        snapshots_recover_restore(sim, id, &snap);
+        snapshot_free(&snap);
+        if (sim->failed) {
+            return;
+        }
+    }
     sim_after_input(sim, id);
     if (n->core != NULL && !sim->failed) {
         driver_rebuild(sim, id);

@@ -5,14 +5,19 @@
  *
  * A (re)started node's state machine starts empty: it is rebuilt from slot 1 by the
  * applies the core hands out, or, for slots the core already counts as applied after
- * recovery, from node_chosen_value (the simulator keeps no snapshots). */
+ * recovery, from node_chosen_value; or, with snapshots on, from the newest snapshot on its
+ * disk first (snapshots.c). */
 #ifndef BALLOT_SIM_NODE_DRIVER_H
 #define BALLOT_SIM_NODE_DRIVER_H
 
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "storage/snapshot.h"
+
 typedef struct sim sim_t;
+typedef struct sim_node sim_node_t;
+typedef struct sim_options sim_options_t;
 
 #define DRIVER_DRAIN_ROUNDS_MAX 64u
 
@@ -22,5 +27,19 @@ void driver_start(sim_t *sim, uint32_t id, bool first_boot);
 void driver_tick(sim_t *sim, uint32_t id, uint64_t gen);
 /* The disk's sync in flight completes (or its fdatasync fails, and the node stops). */
 void driver_sync_done(sim_t *sim, uint32_t id, bool fail);
+
+/* snapshots.c. The seed's snapshot interval (0: none). */
+uint32_t snapshots_every_for_seed(const sim_options_t *opt);
+/* After a node's outputs are drained: takes a snapshot when one is due. */
+void snapshots_after_input(sim_t *sim, uint32_t id);
+/* The core wants the snapshot of `from` covering slot: sends it (or loses it). */
+void snapshots_on_wanted(sim_t *sim, uint32_t id, uint64_t slot, uint32_t from);
+/* A snapshot from `from` reaches node id (of that incarnation): installs it. */
+void snapshots_deliver(sim_t *sim, uint32_t id, uint64_t incarnation, uint32_t from);
+/* A restart: the newest snapshot on node id's disk (none when snapshots are off). */
+int snapshots_recover_read(sim_t *sim, uint32_t id, snapshot_t *snap, bool *found);
+/* ... restored into its fresh state machine (after node_recover_snapshot). */
+void snapshots_recover_restore(sim_t *sim, uint32_t id, const snapshot_t *snap);
+void snapshots_destroy_node(sim_node_t *n);
 
 #endif

@@ -22,6 +22,7 @@ typedef enum sim_event_kind {
     SIM_EV_FAULT,       /* the fault scheduler draws its next faults */
     SIM_EV_RESTART,     /* node comes back (a = incarnation it replaces) */
     SIM_EV_ACTION,      /* a scheduled fault action (a = action, b = argument) */
+    SIM_EV_SNAPSHOT,    /* a snapshot reaches node (a = its incarnation, b = sender) */
 } sim_event_kind_t;
 
 typedef struct sim_event {

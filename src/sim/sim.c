@@ -153,6 +153,7 @@ static int sim_setup(sim_t *sim, const sim_options_t *opt)
     if (sim->drift_ppm > CLOCK_RATE_PPM_MAX) {
         sim->drift_ppm = CLOCK_RATE_PPM_MAX;
     }
+    sim->snapshot_every = snapshots_every_for_seed(opt);
     network_init(&sim->net, opt->loss, opt->dup, opt->reorder);
     checker_init(&sim->checker);
     for (uint32_t id = 1; id <= sim->node_count; id++) {
@@ -174,6 +175,7 @@ void sim_destroy(sim_t *sim)
         }
         disk_destroy(&sim->nodes[id].disk);
         sm_destroy(&sim->nodes[id].sm);
+        snapshots_destroy_node(&sim->nodes[id]);
     }
     queue_destroy(&sim->queue);
     checker_destroy(&sim->checker);
@@ -224,6 +226,9 @@ static void sim_dispatch(sim_t *sim, sim_event_t *ev)
         return;
     case SIM_EV_ACTION:
         faults_action(sim, ev->a, ev->b);
+        return;
+    case SIM_EV_SNAPSHOT:
+        snapshots_deliver(sim, ev->node, ev->a, (uint32_t)ev->b);
         return;
     }
     sim_fail(sim, "simulator", "unknown agenda entry %d", (int)ev->kind);

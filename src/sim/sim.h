@@ -23,6 +23,7 @@
 #include "sim/queue.h"
 #include "sim/prng.h"
 #include "sim/tracelog.h"
+#include "storage/snapshot.h"
 
 #define SIM_FAULT_TICK_MS       100u
 #define SIM_LIVENESS_MS_DEFAULT 10000u
@@ -59,7 +60,22 @@ typedef struct sim_options {
     const char *trace_path;
     bool verbose;
     bool notes; /* simulator happenings to stderr as they happen */
+    /* Each node snapshots every snapshot_every applied slots (0: never), unless
+     * snapshots_drawn, which draws it per seed (snapshots.c). */
+    uint32_t snapshot_every;
+    bool snapshots_drawn;
 } sim_options_t;
+
+/* The simulator's record of what a node's state machine applied with effect, kept beside
+ * each snapshot on that node's disk (survives crashes, like the disk): a state machine
+ * restored from the snapshot gets it back, so the durability checker still sees every
+ * write the snapshot holds. One more than the snapshots kept on disk. */
+#define SIM_SIDECARS_MAX (SNAPSHOT_KEEP + 1u)
+
+typedef struct sim_sidecar {
+    uint64_t slot; /* 0: unused */
+    sm_seqs_t applied[SM_CLIENTS_MAX + 1];
+} sim_sidecar_t;
 
 typedef struct sim_node {
     uint32_t id;
@@ -72,6 +88,8 @@ typedef struct sim_node {
     uint64_t tick_at_ms; /* true time of the pending tick, UINT64_MAX for none */
     uint64_t starts;
     uint64_t rejoins;
+    uint64_t snapshot_slot; /* of the state machine's last snapshot taken or restored */
+    sim_sidecar_t sidecars[SIM_SIDECARS_MAX];
 } sim_node_t;
 
 typedef enum sim_phase {
@@ -98,6 +116,9 @@ typedef struct sim_stats {
     uint64_t chosen_slots;
     uint64_t heal_settle_ms;
     uint64_t lin_unknown; /* per-key histories whose search hit its bound */
+    uint64_t snapshots_taken;
+    uint64_t snapshots_installed; /* received from a peer */
+    uint64_t snapshots_recovered; /* read back at a restart */
 } sim_stats_t;
 
 typedef struct faults {
@@ -120,6 +141,7 @@ typedef struct sim {
     uint32_t node_count;
     node_config_t config;
     int64_t drift_ppm;
+    uint32_t snapshot_every;         /* this seed's (0: no snapshots) */
     sim_node_t nodes[NODES_MAX + 1]; /* by id 1..node_count */
     network_t net;
     faults_t faults;

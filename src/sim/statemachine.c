@@ -157,3 +157,29 @@ int sm_digest(const sm_t *sm, uint32_t *digest)
     *digest = 0;
     return kv_snapshot_write(sm->kv, sm_digest_chunk, digest);
 }
+
+void sm_seqs_free(sm_seqs_t seqs[SM_CLIENTS_MAX + 1])
+{
+    for (uint32_t i = 0; i <= SM_CLIENTS_MAX; i++) {
+        free(seqs[i].bits);
+        seqs[i] = (sm_seqs_t){.bits = NULL, .words = 0};
+    }
+}
+
+int sm_seqs_copy(sm_seqs_t dst[SM_CLIENTS_MAX + 1], const sm_seqs_t src[SM_CLIENTS_MAX + 1])
+{
+    sm_seqs_free(dst);
+    for (uint32_t i = 0; i <= SM_CLIENTS_MAX; i++) {
+        if (src[i].words == 0) {
+            continue;
+        }
+        dst[i].bits = malloc(src[i].words * sizeof(uint64_t));
+        if (dst[i].bits == NULL) {
+            sm_seqs_free(dst);
+            return BALLOT_ENOMEM;
+        }
+        memcpy(dst[i].bits, src[i].bits, src[i].words * sizeof(uint64_t));
+        dst[i].words = src[i].words;
+    }
+    return BALLOT_OK;
+}

@@ -57,5 +57,10 @@ int sm_get(const sm_t *sm, uint8_t key, uint64_t *value);
 bool sm_has_applied(const sm_t *sm, uint64_t client_id, uint64_t sequence);
 /* CRC-32C of the kv's snapshot: equal states give equal digests. */
 int sm_digest(const sm_t *sm, uint32_t *digest);
+/* Copies the (client, sequence) pairs applied with effect from src to dst (dst's old ones
+ * freed): the checker's record travels beside a snapshot of the kv. BALLOT_OK or
+ * BALLOT_ENOMEM. */
+int sm_seqs_copy(sm_seqs_t dst[SM_CLIENTS_MAX + 1], const sm_seqs_t src[SM_CLIENTS_MAX + 1]);
+void sm_seqs_free(sm_seqs_t seqs[SM_CLIENTS_MAX + 1]);
 
 #endif
