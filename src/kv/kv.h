@@ -221,6 +221,9 @@ typedef int (*kv_write_fn)(void *ctx, const void *bytes, size_t size);
 int kv_snapshot_write(const kv_t *kv, kv_write_fn write_fn, void *ctx);
 /* Exact size kv_snapshot_write() will produce. */
 uint64_t kv_snapshot_bytes(const kv_t *kv);
+/* The whole snapshot in one new buffer (the caller frees *bytes): BALLOT_OK,
+ * BALLOT_ETOOLARGE when it would exceed bytes_max, or BALLOT_ENOMEM. */
+int kv_snapshot_image(const kv_t *kv, uint64_t bytes_max, uint8_t **bytes, uint64_t *size);
 /* Replaces the whole state with the snapshot's. The bytes are checked completely before
  * the old state is dropped, so the two never take memory together. Errors, reason in err:
  *   BALLOT_ECORRUPT  checksum, truncation, bad magic/format, malformed, unsorted or

@@ -369,3 +369,43 @@ int kv_snapshot_restore(kv_t *kv, const uint8_t *bytes, size_t size, char *err, 
     }
     return rc;
 }
+
+typedef struct image_cursor {
+    uint8_t *bytes;
+    uint64_t size;
+    uint64_t used;
+} image_cursor_t;
+
+static int image_copy_out(void *ctx, const void *bytes, size_t size)
+{
+    image_cursor_t *cursor = ctx;
+    if (cursor->used + size > cursor->size) {
+        return BALLOT_ETOOLARGE;
+    }
+    memcpy(cursor->bytes + cursor->used, bytes, size);
+    cursor->used += size;
+    return BALLOT_OK;
+}
+
+int kv_snapshot_image(const kv_t *kv, uint64_t bytes_max, uint8_t **bytes, uint64_t *size)
+{
+    *bytes = NULL;
+    *size = kv_snapshot_bytes(kv);
+    if (*size > bytes_max || *size > SIZE_MAX) {
+        return BALLOT_ETOOLARGE;
+    }
+    image_cursor_t cursor = {.bytes = malloc(*size > 0 ? (size_t)*size : 1), .size = *size};
+    if (cursor.bytes == NULL) {
+        return BALLOT_ENOMEM;
+    }
+    int rc = kv_snapshot_write(kv, image_copy_out, &cursor);
+    if (rc == BALLOT_OK && cursor.used != cursor.size) {
+        rc = BALLOT_ENOMEM; /* kv_snapshot_bytes and the writer disagree: never expected */
+    }
+    if (rc != BALLOT_OK) {
+        free(cursor.bytes);
+        return rc;
+    }
+    *bytes = cursor.bytes;
+    return BALLOT_OK;
+}

@@ -23,23 +23,6 @@
 /* The report pipe's descriptor in the snapshot child; every higher one is closed there. */
 #define SNAPSHOT_CHILD_FD 3
 
-typedef struct image_cursor {
-    uint8_t *bytes;
-    uint64_t size;
-    uint64_t used;
-} image_cursor_t;
-
-static int snapshots_copy_out(void *ctx, const void *bytes, size_t size)
-{
-    image_cursor_t *cursor = ctx;
-    if (cursor->used + size > cursor->size) {
-        return BALLOT_ETOOLARGE;
-    }
-    memcpy(cursor->bytes + cursor->used, bytes, size);
-    cursor->used += size;
-    return BALLOT_OK;
-}
-
 int snapshots_recover(server_t *srv, bool *found, char *msg, size_t msg_bytes)
 {
     snapshot_t snap;
@@ -181,15 +164,14 @@ static void snapshots_child(server_t *srv, uint64_t slot, int fd)
     close_range(SNAPSHOT_CHILD_FD + 1, ~0u, 0);
     snapshot_child_report_t report;
     memset(&report, 0, sizeof(report));
-    uint64_t size = kv_snapshot_bytes(srv->kv);
-    uint8_t *image = size <= SNAPSHOT_BYTES_MAX ? malloc(size > 0 ? size : 1) : NULL;
-    image_cursor_t cursor = {.bytes = image, .size = size, .used = 0};
+    uint8_t *image = NULL;
+    uint64_t size = 0;
+    int rc = kv_snapshot_image(srv->kv, SNAPSHOT_BYTES_MAX, &image, &size);
     report.size = size;
-    if (image == NULL || kv_snapshot_write(srv->kv, snapshots_copy_out, &cursor) != BALLOT_OK ||
-        cursor.used != size) {
-        report.result = BALLOT_ENOMEM;
-        snprintf(report.message, sizeof(report.message), "cannot serialize %llu bytes",
-                 (unsigned long long)size);
+    if (rc != BALLOT_OK) {
+        report.result = rc;
+        snprintf(report.message, sizeof(report.message), "cannot serialize %llu bytes: %s",
+                 (unsigned long long)size, ballot_strerror(rc));
     } else {
         report.result =
             snapshot_write(srv->cfg->data_dir, storage_io_posix(), slot, image, size,

@@ -77,23 +77,6 @@ void snapshots_destroy_node(sim_node_t *n)
     }
 }
 
-typedef struct image {
-    uint8_t *bytes;
-    uint64_t size;
-    uint64_t used;
-} image_t;
-
-static int snapshots_copy_out(void *ctx, const void *bytes, size_t size)
-{
-    image_t *img = ctx;
-    if (img->used + size > img->size) {
-        return BALLOT_ETOOLARGE;
-    }
-    memcpy(img->bytes + img->used, bytes, size);
-    img->used += size;
-    return BALLOT_OK;
-}
-
 /* Writes image (of every slot <= slot) to node id's disk; *compact_slot as snapshot_write. */
 static int snapshots_write(sim_t *sim, uint32_t id, uint64_t slot, const uint8_t *bytes,
                            uint64_t size, uint64_t *compact_slot)
@@ -114,17 +97,15 @@ static void snapshots_take(sim_t *sim, uint32_t id)
 {
     sim_node_t *n = &sim->nodes[id];
     uint64_t slot = n->sm.applied_slot;
-    image_t img = {.bytes = NULL, .size = kv_snapshot_bytes(n->sm.kv), .used = 0};
-    img.bytes = malloc(img.size == 0 ? 1 : (size_t)img.size);
-    if (img.bytes == NULL || kv_snapshot_write(n->sm.kv, snapshots_copy_out, &img) != BALLOT_OK ||
-        img.used != img.size) {
-        free(img.bytes);
+    uint8_t *image = NULL;
+    uint64_t size = 0;
+    if (kv_snapshot_image(n->sm.kv, UINT64_MAX, &image, &size) != BALLOT_OK) {
         sim_fail(sim, "simulator", "n%u: cannot image its state machine", id);
         return;
     }
     uint64_t compact_slot = 0;
-    int rc = snapshots_write(sim, id, slot, img.bytes, img.size, &compact_slot);
-    free(img.bytes);
+    int rc = snapshots_write(sim, id, slot, image, size, &compact_slot);
+    free(image);
     if (rc != BALLOT_OK || snapshots_keep_sidecar(n, slot, n->sm.applied) != BALLOT_OK) {
         return;
     }

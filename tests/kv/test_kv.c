@@ -542,6 +542,26 @@ static void snapshot_deterministic(void **state)
     kv_free(b);
 }
 
+/* kv_snapshot_image is the streamed snapshot in one buffer, within its bound. */
+static void snapshot_image_matches_stream(void **state)
+{
+    (void)state;
+    kv_t *kv = new_kv(NULL);
+    workload(kv, 0);
+    snap_buf_t streamed = snapshot_of(kv);
+    uint8_t *image = NULL;
+    uint64_t size = 0;
+    assert_int_equal(kv_snapshot_image(kv, UINT64_MAX, &image, &size), BALLOT_OK);
+    assert_true(size == streamed.size);
+    assert_memory_equal(image, streamed.bytes, streamed.size);
+    free(image);
+    image = NULL;
+    assert_int_equal(kv_snapshot_image(kv, size - 1, &image, &size), BALLOT_ETOOLARGE);
+    assert_null(image);
+    free(streamed.bytes);
+    kv_free(kv);
+}
+
 /* Restores bytes after resealing the trailer checksum. */
 static int restore_resealed(kv_t *kv, uint8_t *bytes, size_t size, char *err)
 {
@@ -699,6 +719,7 @@ int main(void)
         cmocka_unit_test(batches_apply_in_order),
         cmocka_unit_test(snapshot_round_trip),
         cmocka_unit_test(snapshot_deterministic),
+        cmocka_unit_test(snapshot_image_matches_stream),
         cmocka_unit_test(snapshot_corruption_refused),
         cmocka_unit_test(table_churn),
         cmocka_unit_test(table_matches_reference),
