@@ -6,6 +6,8 @@
  *     status                     every node: role, ballot, leader, commit/applied, lag, lease
  *     transfer-leader N          the leader hands over to node N
  *     trace [OPTIONS] FILES...   merge node traces, generation by generation
+ *     snapshot save FILE | status FILE | restore FILE --data-dir DIR
+ *                                backup and restore (snapshot_cmd.h)
  *
  * Key-value commands go to the first node of --cluster that answers; any node works, since
  * followers forward to the leader. */
@@ -16,6 +18,7 @@
 #include <unistd.h>
 
 #include "client/ballot_client.h"
+#include "client/snapshot_cmd.h"
 #include "core/msg.h"
 #include "trace/trace.h"
 
@@ -52,6 +55,11 @@ static void cli_usage(FILE *out)
             "                           lease of every node\n"
             "  transfer-leader N        ask the leader to hand leadership to node N\n"
             "  trace [OPTIONS] FILES... merge ballotd --trace files (ballot trace --help)\n"
+            "  snapshot save FILE [--cluster HOST:PORT,...]\n"
+            "                           save a consistent snapshot of the cluster's state\n"
+            "  snapshot status FILE     check a saved file: slot, size, keys, checksums\n"
+            "  snapshot restore FILE --data-dir DIR\n"
+            "                           seed a fresh data directory from a saved file\n"
             "\n"
             "--cluster defaults to $BALLOT_CLUSTER, else %s\n",
             CLI_DEFAULT_CLUSTER);
@@ -357,6 +365,10 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[i], "trace") == 0) {
         return trace_cli_main(argc - i, argv + i);
+    }
+    if (strcmp(argv[i], "snapshot") == 0) {
+        return snapshot_cli_main(cluster != NULL ? cluster : CLI_DEFAULT_CLUSTER, cli.timeout_ms,
+                                 argc - i - 1, argv + i + 1);
     }
     if (cli_set_cluster(&cli, cluster != NULL ? cluster : CLI_DEFAULT_CLUSTER) != 0) {
         return CLI_EXIT_USAGE;

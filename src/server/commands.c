@@ -362,6 +362,11 @@ static void cmd_transfer(client_t *client, const command_args_t *args)
     }
 }
 
+static void cmd_snapshot(client_t *client, const command_args_t *args)
+{
+    backup_command(client, args->argc, args->argv, args->len);
+}
+
 static void cmd_data(client_t *client, const command_args_t *args);
 static void cmd_command(client_t *client, const command_args_t *args);
 
@@ -387,6 +392,7 @@ static const command_entry_t command_table[] = {
     {"auth", -2, "fast", 0, 0, cmd_auth},
     {"hello", -1, "fast", 0, 0, cmd_hello},
     {"ballot.transfer", 2, "admin", 0, 0, cmd_transfer},
+    {"ballot.snapshot", -2, "admin", 0, 0, cmd_snapshot},
 };
 #define COMMAND_TABLE_COUNT (sizeof(command_table) / sizeof(command_table[0]))
 

@@ -75,6 +75,7 @@ request_t *client_push_request(client_t *client, request_kind_t kind)
     r->retry_at_ms = 0;
     r->submitted_ms = 0;
     r->stale = false;
+    r->backup = false;
     r->cmd_size = 0;
     r->reply_size = 0;
     r->result_type = KV_RESULT_OK;
@@ -299,7 +300,11 @@ static void client_answer(client_t *client, request_t *request)
                             request->reply, request->reply_size);
         break;
     case REQUEST_READ:
-        client_answer_read(client, request);
+        if (request->backup) {
+            backup_answer_begin(client, request);
+        } else {
+            client_answer_read(client, request);
+        }
         break;
     case REQUEST_REPLY:
         net_conn_write(client->conn, request->reply, request->reply_size);

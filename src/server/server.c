@@ -341,6 +341,7 @@ static void server_on_tick(net_timer_t *timer, void *user)
     }
     clients_tick(srv, now);
     snapshots_tick(srv, now);
+    backup_tick(srv, now);
     if (srv->trace != NULL && now - srv->trace_flushed_ms >= SERVER_TRACE_FLUSH_MS) {
         srv->trace_flushed_ms = now;
         trace_writer_flush(srv->trace);
@@ -508,6 +509,7 @@ static void server_free(server_t *srv)
     free(srv->backlog);
     free(srv->fetch.bytes);
     free(srv->frame_buf);
+    backup_free(srv);
     wire_buf_free(&srv->scratch);
     idmap_free(&srv->client_map);
     idmap_free(&srv->read_map);

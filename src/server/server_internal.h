@@ -47,6 +47,7 @@
 typedef struct server server_t;
 typedef struct client client_t;
 typedef struct peer_link peer_link_t;
+typedef struct backup_state backup_state_t;
 
 typedef enum request_kind {
     REQUEST_WRITE = 1, /* through the log: SET, DEL, INCR, CAS */
@@ -71,6 +72,7 @@ typedef struct request {
     uint64_t retry_at_ms;  /* 0: none scheduled */
     uint64_t submitted_ms; /* last node_submit, for periodic resubmission */
     bool stale;            /* answer from the local state without a barrier */
+    bool backup;           /* a read barrier for BALLOT.SNAPSHOT BEGIN (backup.c) */
     uint8_t *cmd;          /* the encoded kv command */
     uint32_t cmd_size;
     uint32_t cmd_cap;
@@ -220,6 +222,7 @@ struct server {
     snapshot_job_t *job;
     snapshot_job_t *pending_job;
     snapshot_fetch_t fetch;
+    backup_state_t *backup; /* snapshot saves streamed to clients (backup.c) */
 
     /* what was logged last, to log changes */
     uint32_t logged_leader;
@@ -305,6 +308,15 @@ void peers_send(server_t *srv, const msg_t *msg);
 bool peers_send_frame(server_t *srv, uint32_t to, const wire_buf_t *frame);
 void peers_reply_frame(peer_link_t *link, const wire_buf_t *frame);
 uint32_t peers_up_count(const server_t *srv);
+
+/* backup.c: BALLOT.SNAPSHOT (docs/operations.md "Backup and restore") */
+void backup_command(client_t *client, uint32_t argc, const uint8_t *const *argv,
+                    const uint32_t *len);
+/* Answers a BEGIN whose read barrier is applied: images the kv now. */
+void backup_answer_begin(client_t *client, const request_t *request);
+/* Expires idle saves. */
+void backup_tick(server_t *srv, uint64_t now_ms);
+void backup_free(server_t *srv);
 
 /* snapshots.c */
 int snapshots_recover(server_t *srv, bool *found, char *msg, size_t msg_bytes);

@@ -112,6 +112,20 @@ int snapshot_parse(const uint8_t *file_bytes, uint64_t file_size, snapshot_t *ou
     return BALLOT_OK;
 }
 
+uint64_t snapshot_file_bytes(uint64_t size)
+{
+    return SNAPSHOT_HEADER_BYTES + size + 4u * snapshot_block_count(size);
+}
+
+void snapshot_seal(uint8_t *file, uint64_t slot, uint64_t size)
+{
+    assert(slot >= 1 && size <= SNAPSHOT_BYTES_MAX);
+    uint8_t *table = file + SNAPSHOT_HEADER_BYTES + size;
+    snapshot_block_table(file + SNAPSHOT_HEADER_BYTES, size, table);
+    snapshot_encode_header(file, slot, size,
+                           crc32c(table, (size_t)(4u * snapshot_block_count(size))));
+}
+
 void snapshot_free(snapshot_t *snapshot)
 {
     free(snapshot->bytes);

@@ -68,4 +68,12 @@ void snapshot_free(snapshot_t *snapshot);
 int snapshot_parse(const uint8_t *file_bytes, uint64_t file_size, snapshot_t *out, char *msg,
                    size_t msg_bytes);
 
+/* A snapshot file laid out in memory (backups stream one to a client; docs/operations.md
+ * "Backup and restore"): snapshot_file_bytes(size) bytes, the image at offset
+ * SNAPSHOT_HEADER_BYTES. snapshot_seal fills in the header and the block checksum table
+ * around the image, making bytes snapshot_parse accepts. size <= SNAPSHOT_BYTES_MAX,
+ * slot >= 1. */
+uint64_t snapshot_file_bytes(uint64_t size);
+void snapshot_seal(uint8_t *file, uint64_t slot, uint64_t size);
+
 #endif

@@ -1,0 +1,17 @@
+/* `ballot snapshot`: save a consistent snapshot of a live cluster to a file, show a saved
+ * file, and restore one into fresh data directories (docs/operations.md "Backup and
+ * restore"). */
+#ifndef BALLOT_CLIENT_SNAPSHOT_CMD_H
+#define BALLOT_CLIENT_SNAPSHOT_CMD_H
+
+#include <stdint.h>
+
+/*   save FILE [--cluster ADDRS]         from the first node of the list that answers
+ *   status FILE                         slot, size, keys, checksum ok
+ *   restore FILE --data-dir DIR         seed a fresh (absent or empty) data directory
+ * cluster is the comma-separated HOST:PORT list given before the command (--cluster after
+ * it wins). argv[0] is "save", "status" or "restore". Returns the process exit status (0 ok, 1 an
+ * error, 2 a usage error). */
+int snapshot_cli_main(const char *cluster, uint32_t timeout_ms, int argc, char **argv);
+
+#endif
