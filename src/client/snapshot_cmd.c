@@ -36,8 +36,12 @@
 #define SNAP_PATH_BYTES      4096u
 #define SNAP_MSG_BYTES       (SNAPSHOT_MESSAGE_BYTES + SNAP_PATH_BYTES)
 #define SNAP_SAVE_TIMEOUT_MS 30000u
-/* BALLOT.SNAPSHOT BEGIN replies with: id, slot, file bytes, crc32c, keys. */
-#define SNAP_BEGIN_FIELDS 5u
+/* BALLOT.SNAPSHOT BEGIN replies with id, slot; READY with file bytes, crc32c, keys. */
+#define SNAP_BEGIN_FIELDS 2u
+#define SNAP_READY_FIELDS 3u
+/* How long save waits for a node to write the image, and how often it asks. */
+#define SNAP_READY_WAIT_MS (10u * 60u * 1000u)
+#define SNAP_READY_POLL_MS 10u
 
 typedef struct snap_nodes {
     char addr[SNAP_NODES_MAX][SNAP_ADDRESS_BYTES];
@@ -154,34 +158,72 @@ static int snap_command(snap_save_t *s, uint32_t argc, const char *const *argv,
     return 0;
 }
 
-static bool snap_nonneg(const ballot_reply_t *r)
+static bool snap_reply_integers(const ballot_reply_t *reply, size_t count)
 {
-    return r->type == BALLOT_REPLY_INTEGER && r->integer >= 0;
+    bool ok = reply->type == BALLOT_REPLY_ARRAY && reply->element_count == count;
+    for (size_t i = 0; ok && i < count; i++) {
+        ok = reply->elements[i].type == BALLOT_REPLY_INTEGER && reply->elements[i].integer >= 0;
+    }
+    return ok;
 }
 
-static int snap_begin(snap_save_t *s, char *err, size_t err_bytes)
+/* BEGIN (the node takes a read barrier, then starts writing the image), then READY until
+ * the image is written. */
+static int snap_begin(snap_save_t *s, uint32_t wait_ms, char *err, size_t err_bytes)
 {
-    static const char *const argv[] = {"BALLOT.SNAPSHOT", "BEGIN"};
+    static const char *const begin[] = {"BALLOT.SNAPSHOT", "BEGIN"};
     ballot_reply_t reply;
-    if (snap_command(s, 2, argv, &reply, err, err_bytes) != 0) {
+    if (snap_command(s, 2, begin, &reply, err, err_bytes) != 0) {
         return -1;
     }
-    bool ok = reply.type == BALLOT_REPLY_ARRAY && reply.element_count == SNAP_BEGIN_FIELDS;
-    for (size_t i = 0; ok && i < SNAP_BEGIN_FIELDS; i++) {
-        ok = snap_nonneg(&reply.elements[i]);
-    }
+    bool ok = snap_reply_integers(&reply, SNAP_BEGIN_FIELDS);
     if (ok) {
         s->id = (uint64_t)reply.elements[0].integer;
         s->slot = (uint64_t)reply.elements[1].integer;
-        s->size = (uint64_t)reply.elements[2].integer;
-        ok = reply.elements[3].integer <= (int64_t)UINT32_MAX;
-        s->crc = (uint32_t)reply.elements[3].integer;
-        s->keys = (uint64_t)reply.elements[4].integer;
     }
     ballot_reply_free(&reply);
-    if (!ok || s->slot == 0 || s->size < SNAPSHOT_HEADER_BYTES ||
-        s->size > snapshot_file_bytes(SNAPSHOT_BYTES_MAX)) {
+    if (!ok || s->slot == 0) {
         snprintf(err, err_bytes, "%s: unexpected answer to BALLOT.SNAPSHOT BEGIN", s->address);
+        return -1;
+    }
+    char id[24];
+    snprintf(id, sizeof(id), "%" PRIu64, s->id);
+    const char *ready[] = {"BALLOT.SNAPSHOT", "READY", id};
+    uint64_t deadline = snap_now_ms() + wait_ms;
+    /* Bounded by wait_ms. */
+    for (;;) {
+        char why[BALLOT_CLIENT_ERROR_BYTES];
+        if (ballot_client_command(s->client, 3, ready, NULL, &reply, why, sizeof(why)) != 0) {
+            snprintf(err, err_bytes, "%s: %s", s->address, why);
+            return -1;
+        }
+        if (reply.type != BALLOT_REPLY_ERROR || strncmp(reply.text, "TRYAGAIN", 8) != 0) {
+            break;
+        }
+        ballot_reply_free(&reply);
+        if (snap_now_ms() >= deadline) {
+            snprintf(err, err_bytes, "%s: the image was not written within %u ms", s->address,
+                     wait_ms);
+            return -1;
+        }
+        usleep(SNAP_READY_POLL_MS * 1000u);
+    }
+    if (reply.type == BALLOT_REPLY_ERROR) {
+        snprintf(err, err_bytes, "%s refused READY: %s", s->address, reply.text);
+        ballot_reply_free(&reply);
+        return -1;
+    }
+    ok = snap_reply_integers(&reply, SNAP_READY_FIELDS);
+    if (ok) {
+        s->size = (uint64_t)reply.elements[0].integer;
+        ok = reply.elements[1].integer <= (int64_t)UINT32_MAX;
+        s->crc = (uint32_t)reply.elements[1].integer;
+        s->keys = (uint64_t)reply.elements[2].integer;
+    }
+    ballot_reply_free(&reply);
+    if (!ok || s->size < SNAPSHOT_HEADER_BYTES ||
+        s->size > snapshot_file_bytes(SNAPSHOT_BYTES_MAX)) {
+        snprintf(err, err_bytes, "%s: unexpected answer to BALLOT.SNAPSHOT READY", s->address);
         return -1;
     }
     return 0;
@@ -216,8 +258,7 @@ static int snap_stream(snap_save_t *s, int fd, char *err, size_t err_bytes)
         if (snap_command(s, 4, argv, &reply, err, err_bytes) != 0) {
             return -1;
         }
-        if (reply.type != BALLOT_REPLY_BULK || reply.size == 0 ||
-            reply.size > s->size - offset) {
+        if (reply.type != BALLOT_REPLY_BULK || reply.size == 0 || reply.size > s->size - offset) {
             snprintf(err, err_bytes, "%s: bad chunk at offset %" PRIu64, s->address, offset);
             ballot_reply_free(&reply);
             return -1;
@@ -258,7 +299,7 @@ static int snap_save_from(snap_save_t *s, const char *part, uint32_t timeout_ms,
         snprintf(err, err_bytes, "%s", why);
         return -1;
     }
-    int rc = snap_begin(s, err, err_bytes);
+    int rc = snap_begin(s, SNAP_READY_WAIT_MS, err, err_bytes);
     if (rc == 0) {
         int fd = open(part, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
         if (fd < 0) {
@@ -278,7 +319,9 @@ static int snap_save_from(snap_save_t *s, const char *part, uint32_t timeout_ms,
                 unlink(part);
             }
         }
-        snap_end(s);
+    }
+    if (s->id != 0) {
+        snap_end(s); /* best effort: the node drops an idle save anyway */
     }
     ballot_client_close(s->client);
     s->client = NULL;
@@ -471,8 +514,7 @@ static int snap_prepare_dir(const char *dir, char *err, size_t err_bytes)
  * snapshot and continues the log after its slot, with an empty WAL: the node has promised
  * and accepted nothing yet, like a new node, so a cluster whose nodes are all seeded from
  * the same file starts in agreement (docs/operations.md "Backup and restore"). */
-static int snap_seed_data_dir(const char *dir, const snapshot_t *snap, char *err,
-                              size_t err_bytes)
+static int snap_seed_data_dir(const char *dir, const snapshot_t *snap, char *err, size_t err_bytes)
 {
     const storage_io_t *io = storage_io_posix();
     char why[SNAPSHOT_MESSAGE_BYTES];
@@ -561,8 +603,8 @@ int snapshot_cli_main(const char *cluster, uint32_t timeout_ms, int argc, char *
         if (snap_parse_nodes(cluster, &nodes) != 0) {
             return SNAP_EXIT_USAGE;
         }
-        return snap_save(&nodes, timeout_ms > SNAP_SAVE_TIMEOUT_MS ? timeout_ms : SNAP_SAVE_TIMEOUT_MS,
-                         file);
+        return snap_save(
+            &nodes, timeout_ms > SNAP_SAVE_TIMEOUT_MS ? timeout_ms : SNAP_SAVE_TIMEOUT_MS, file);
     }
     if (strcmp(verb, "status") == 0) {
         return snap_status(file);

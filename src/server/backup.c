@@ -3,21 +3,29 @@
  * it and `ballot snapshot restore` can seed new data directories from it
  * (docs/operations.md "Backup and restore").
  *
- *   BALLOT.SNAPSHOT BEGIN            -> [id, slot, file bytes, crc32c of the file, keys]
+ *   BALLOT.SNAPSHOT BEGIN            -> [id, slot]
+ *   BALLOT.SNAPSHOT READY id         -> [file bytes, crc32c of the file, keys], or
+ *                                       -TRYAGAIN while the image is being written
  *   BALLOT.SNAPSHOT CHUNK id offset  -> up to BACKUP_CHUNK_BYTES_MAX bytes of the file
- *   BALLOT.SNAPSHOT END id           -> OK (the image is freed)
+ *   BALLOT.SNAPSHOT END id           -> OK (the image is dropped)
  *
  * BEGIN takes a linearizable read barrier when it arrives (the path GET takes) and is
- * answered once the kv has applied at least the barrier's index: the image is made then, at
- * the applied slot, so it holds every write acknowledged before BEGIN arrived. The image
- * lives in memory until END, or until it has been idle BACKUP_IDLE_MS; at most
- * BACKUP_SAVES_MAX images exist at once (each at most SNAPSHOT_BYTES_MAX plus the header
- * and checksum table). The copy is made on the loop thread: it pauses the node for the
- * time a memcpy of the state takes. */
+ * answered once the kv has applied at least the barrier's index: the node then forks, at
+ * the applied slot, so the image holds every write acknowledged before BEGIN arrived. The
+ * child (like the snapshot child of snapshots.c: the loop never stops to copy the state)
+ * serializes its copy-on-write view of the kv into a file in the data directory that is
+ * unlinked as soon as it is created, so nothing is left behind by a crash; the node serves
+ * chunks from it until END, or until the save has been idle BACKUP_IDLE_MS. At most
+ * BACKUP_SAVES_MAX saves exist at once. */
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "base/crc32c.h"
 #include "server/log.h"
@@ -27,34 +35,92 @@
 #define BACKUP_IDLE_MS         30000u
 #define BACKUP_CHUNK_BYTES_MAX ((uint64_t)1024u * 1024u)
 #define BACKUP_NUMBER_BYTES    20u
+#define BACKUP_MESSAGE_BYTES   256u
+/* The child's report pipe and image file; every higher descriptor is closed there. */
+#define BACKUP_CHILD_PIPE_FD 3
+#define BACKUP_CHILD_FILE_FD 4
+
+/* What the writer child reports through its pipe. */
+typedef struct backup_report {
+    int32_t result;
+    uint32_t crc;
+    uint64_t size;
+    uint64_t keys;
+    char message[BACKUP_MESSAGE_BYTES];
+} backup_report_t;
 
 typedef struct backup_save {
     uint64_t id; /* 0: a free entry */
     uint64_t slot;
-    uint8_t *file;
-    uint64_t size;
-    uint32_t crc;
-    uint64_t keys;
-    uint64_t used_ms;
+    pid_t pid;   /* the writer child, until reaped */
+    int pipe_fd; /* its report */
+    int file_fd; /* the (unlinked) image file */
+    bool done;   /* reaped: report holds the outcome */
+    backup_report_t report;
+    uint64_t started_ms;
+    uint64_t used_ms; /* last asked for, once done */
 } backup_save_t;
 
 struct backup_state {
     backup_save_t saves[BACKUP_SAVES_MAX];
     uint64_t next_id;
+    uint8_t *chunk; /* BACKUP_CHUNK_BYTES_MAX bytes, read from an image file */
 };
 
 static backup_state_t *backup_state(server_t *srv)
 {
     if (srv->backup == NULL) {
         srv->backup = calloc(1, sizeof(*srv->backup));
+        for (uint32_t i = 0; srv->backup != NULL && i < BACKUP_SAVES_MAX; i++) {
+            srv->backup->saves[i].pipe_fd = -1;
+            srv->backup->saves[i].file_fd = -1;
+        }
     }
     return srv->backup;
 }
 
+/* Collects the child's report once it exited (or waits for it: wait). */
+static void backup_reap(backup_save_t *save, bool wait)
+{
+    if (save->done || save->pid <= 0) {
+        return;
+    }
+    int status = 0;
+    pid_t got = waitpid(save->pid, &status, wait ? 0 : WNOHANG);
+    if (got == 0 || (got < 0 && errno == EINTR)) {
+        return;
+    }
+    backup_report_t report;
+    memset(&report, 0, sizeof(report));
+    ssize_t n = read(save->pipe_fd, &report, sizeof(report));
+    close(save->pipe_fd);
+    save->pipe_fd = -1;
+    save->pid = 0;
+    save->done = true;
+    if (n != (ssize_t)sizeof(report)) {
+        memset(&report, 0, sizeof(report));
+        report.result = BALLOT_EIO;
+        snprintf(report.message, sizeof(report.message), "the snapshot writer died");
+    }
+    report.message[sizeof(report.message) - 1] = '\0';
+    save->report = report;
+}
+
 static void backup_drop(backup_save_t *save)
 {
-    free(save->file);
+    if (save->pid > 0) {
+        kill(save->pid, SIGKILL);
+        backup_reap(save, true);
+    }
+    if (save->pipe_fd >= 0) {
+        close(save->pipe_fd);
+    }
+    if (save->file_fd >= 0) {
+        close(save->file_fd);
+    }
     memset(save, 0, sizeof(*save));
+    save->pipe_fd = -1;
+    save->file_fd = -1;
 }
 
 void backup_tick(server_t *srv, uint64_t now_ms)
@@ -64,8 +130,27 @@ void backup_tick(server_t *srv, uint64_t now_ms)
     }
     for (uint32_t i = 0; i < BACKUP_SAVES_MAX; i++) {
         backup_save_t *save = &srv->backup->saves[i];
-        if (save->id != 0 && now_ms - save->used_ms >= BACKUP_IDLE_MS) {
-            log_warn("snapshot save %llu expired after %u ms idle", (unsigned long long)save->id,
+        if (save->id == 0) {
+            continue;
+        }
+        bool was_done = save->done;
+        backup_reap(save, false);
+        if (save->done && !was_done) {
+            save->used_ms = now_ms; /* idle from here */
+            if (save->report.result == BALLOT_OK) {
+                log_info("snapshot save %llu: image at slot %llu written (%llu bytes, %llu "
+                         "keys, %llu ms)",
+                         (unsigned long long)save->id, (unsigned long long)save->slot,
+                         (unsigned long long)save->report.size,
+                         (unsigned long long)save->report.keys,
+                         (unsigned long long)(now_ms - save->started_ms));
+            } else {
+                log_error("snapshot save %llu failed: %s", (unsigned long long)save->id,
+                          save->report.message);
+            }
+        }
+        if (save->done && now_ms - save->used_ms >= BACKUP_IDLE_MS) {
+            log_warn("snapshot save %llu dropped after %u ms idle", (unsigned long long)save->id,
                      BACKUP_IDLE_MS);
             backup_drop(save);
         }
@@ -80,6 +165,7 @@ void backup_free(server_t *srv)
     for (uint32_t i = 0; i < BACKUP_SAVES_MAX; i++) {
         backup_drop(&srv->backup->saves[i]);
     }
+    free(srv->backup->chunk);
     free(srv->backup);
     srv->backup = NULL;
 }
@@ -185,6 +271,86 @@ static int backup_write_fn(void *ctx, const void *bytes, size_t size)
     return BALLOT_OK;
 }
 
+static int backup_child_image(server_t *srv, uint64_t slot, backup_report_t *report)
+{
+    uint64_t size = kv_snapshot_bytes(srv->kv);
+    if (size > SNAPSHOT_BYTES_MAX) {
+        snprintf(report->message, sizeof(report->message),
+                 "the state is %llu bytes, over the snapshot bound of %llu",
+                 (unsigned long long)size, (unsigned long long)SNAPSHOT_BYTES_MAX);
+        return BALLOT_ETOOLARGE;
+    }
+    uint64_t total = snapshot_file_bytes(size);
+    uint8_t *file = malloc((size_t)total);
+    if (file == NULL) {
+        snprintf(report->message, sizeof(report->message), "no memory for %llu bytes",
+                 (unsigned long long)total);
+        return BALLOT_ENOMEM;
+    }
+    backup_writer_t writer = {.at = file + SNAPSHOT_HEADER_BYTES, .left = size};
+    int rc = kv_snapshot_write(srv->kv, backup_write_fn, &writer);
+    if (rc != BALLOT_OK || writer.left != 0) {
+        snprintf(report->message, sizeof(report->message), "cannot serialize the state: %s",
+                 ballot_strerror(rc != BALLOT_OK ? rc : BALLOT_EINVAL));
+        free(file);
+        return rc != BALLOT_OK ? rc : BALLOT_EINVAL;
+    }
+    snapshot_seal(file, slot, size);
+    report->size = total;
+    report->crc = crc32c(file, (size_t)total);
+    report->keys = kv_key_count(srv->kv);
+    /* Bounded: every round writes at least one byte of total. */
+    for (uint64_t done = 0; done < total;) {
+        ssize_t n = pwrite(BACKUP_CHILD_FILE_FD, file + done, (size_t)(total - done), (off_t)done);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            snprintf(report->message, sizeof(report->message), "writing the image: %s",
+                     n < 0 ? strerror(errno) : "no progress");
+            free(file);
+            return errno == ENOSPC ? BALLOT_ENOSPC : BALLOT_EIO;
+        }
+        done += (uint64_t)n;
+    }
+    free(file);
+    return BALLOT_OK;
+}
+
+/* In the child: only async-signal-safe exits from here (_exit). */
+static void backup_child(server_t *srv, uint64_t slot, int pipe_fd, int file_fd)
+{
+    /* Neither the node's sockets nor a life after the node (snapshots.c does the same). */
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (dup2(pipe_fd, BACKUP_CHILD_PIPE_FD) < 0 || dup2(file_fd, BACKUP_CHILD_FILE_FD) < 0) {
+        _exit(1);
+    }
+    close_range(BACKUP_CHILD_FILE_FD + 1, ~0u, 0);
+    backup_report_t report;
+    memset(&report, 0, sizeof(report));
+    report.result = backup_child_image(srv, slot, &report);
+    ssize_t n = write(BACKUP_CHILD_PIPE_FD, &report, sizeof(report));
+    _exit(n == (ssize_t)sizeof(report) && report.result == BALLOT_OK ? 0 : 1);
+}
+
+/* A file for the image in the data directory, unlinked at once: only the descriptor
+ * (shared with the child) names it. */
+static int backup_open_file(server_t *srv, uint64_t id, char *err, size_t err_bytes)
+{
+    char path[CONFIG_PATH_BYTES_MAX + 64];
+    snprintf(path, sizeof(path), "%s/backup-%llu-%llu.tmp", srv->cfg->data_dir,
+             (unsigned long long)srv->boot_id, (unsigned long long)id);
+    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        log_error("snapshot save: cannot create %s: %s", path, strerror(errno));
+        snprintf(err, err_bytes, "ERR cannot create the image file in the data directory: %s",
+                 strerror(errno));
+        return -1;
+    }
+    unlink(path);
+    return fd;
+}
+
 static void backup_write_error(client_t *client, const char *text)
 {
     client->srv->stat_errors++;
@@ -193,50 +359,54 @@ static void backup_write_error(client_t *client, const char *text)
     net_conn_write(client->conn, out->bytes, out->size);
 }
 
-/* Makes the image of the kv as it is now: `slot` is the applied slot. */
-static int backup_image(server_t *srv, backup_save_t *save, char *err, size_t err_bytes)
+/* Forks the writer child at the applied slot. */
+static int backup_start(server_t *srv, backup_state_t *state, backup_save_t *save, char *err,
+                        size_t err_bytes)
 {
     uint64_t slot = srv->applied_slot;
     if (slot == 0) {
         snprintf(err, err_bytes, "ERR nothing to save: no slot has been applied yet");
-        return BALLOT_ESTATE;
+        return -1;
     }
-    uint64_t size = kv_snapshot_bytes(srv->kv);
-    if (size > SNAPSHOT_BYTES_MAX) {
-        snprintf(err, err_bytes, "ERR the state is %llu bytes, over the snapshot bound of %llu",
-                 (unsigned long long)size, (unsigned long long)SNAPSHOT_BYTES_MAX);
-        return BALLOT_ETOOLARGE;
+    uint64_t id = state->next_id + 1;
+    int file_fd = backup_open_file(srv, id, err, err_bytes);
+    int fds[2];
+    if (file_fd < 0) {
+        return -1;
     }
-    uint64_t total = snapshot_file_bytes(size);
-    uint8_t *file = malloc((size_t)total);
-    if (file == NULL) {
-        snprintf(err, err_bytes, "ERR no memory for a %llu-byte snapshot",
-                 (unsigned long long)total);
-        return BALLOT_ENOMEM;
+    if (pipe2(fds, O_CLOEXEC) != 0) {
+        snprintf(err, err_bytes, "ERR cannot start the snapshot writer: %s", strerror(errno));
+        close(file_fd);
+        return -1;
     }
-    backup_writer_t writer = {.at = file + SNAPSHOT_HEADER_BYTES, .left = size};
-    int rc = kv_snapshot_write(srv->kv, backup_write_fn, &writer);
-    if (rc != BALLOT_OK || writer.left != 0) {
-        free(file);
-        snprintf(err, err_bytes, "ERR cannot serialize the state: %s",
-                 ballot_strerror(rc != BALLOT_OK ? rc : BALLOT_EINVAL));
-        return rc != BALLOT_OK ? rc : BALLOT_EINVAL;
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(fds[0]);
+        backup_child(srv, slot, fds[1], file_fd);
     }
-    snapshot_seal(file, slot, size);
+    close(fds[1]);
+    if (pid < 0) {
+        snprintf(err, err_bytes, "ERR cannot fork the snapshot writer: %s", strerror(errno));
+        close(fds[0]);
+        close(file_fd);
+        return -1;
+    }
+    state->next_id = id;
+    save->id = id;
     save->slot = slot;
-    save->file = file;
-    save->size = total;
-    save->crc = crc32c(file, (size_t)total);
-    save->keys = kv_key_count(srv->kv);
-    return BALLOT_OK;
+    save->pid = pid;
+    save->pipe_fd = fds[0];
+    save->file_fd = file_fd;
+    save->done = false;
+    save->started_ms = save->used_ms = server_now_ms();
+    return 0;
 }
 
 void backup_answer_begin(client_t *client, const request_t *request)
 {
     (void)request;
     server_t *srv = client->srv;
-    uint64_t now = server_now_ms();
-    backup_tick(srv, now);
+    backup_tick(srv, server_now_ms());
     backup_state_t *state = backup_state(srv);
     backup_save_t *save = state != NULL ? backup_free_entry(state) : NULL;
     if (save == NULL) {
@@ -245,23 +415,16 @@ void backup_answer_begin(client_t *client, const request_t *request)
         return;
     }
     char err[RESP_ERROR_BYTES];
-    if (backup_image(srv, save, err, sizeof(err)) != BALLOT_OK) {
+    if (backup_start(srv, state, save, err, sizeof(err)) != 0) {
         backup_write_error(client, err);
         return;
     }
-    save->id = ++state->next_id;
-    save->used_ms = now;
-    log_info("snapshot save %llu for client %s: slot %llu, %llu bytes, %llu keys, %llu ms",
-             (unsigned long long)save->id, net_conn_peer_text(client->conn),
-             (unsigned long long)save->slot, (unsigned long long)save->size,
-             (unsigned long long)save->keys, (unsigned long long)(server_now_ms() - now));
+    log_info("snapshot save %llu for client %s: slot %llu", (unsigned long long)save->id,
+             net_conn_peer_text(client->conn), (unsigned long long)save->slot);
     wire_buf_t *out = server_scratch(srv);
-    resp_reply_array_header(out, 5);
+    resp_reply_array_header(out, 2);
     resp_reply_integer(out, (int64_t)save->id);
     resp_reply_integer(out, (int64_t)save->slot);
-    resp_reply_integer(out, (int64_t)save->size);
-    resp_reply_integer(out, (int64_t)save->crc);
-    resp_reply_integer(out, (int64_t)save->keys);
     net_conn_write(client->conn, out->bytes, out->size);
 }
 
@@ -270,39 +433,91 @@ static backup_save_t *backup_lookup(client_t *client, const uint8_t *arg, uint32
     uint64_t id = 0;
     backup_state_t *state = client->srv->backup;
     backup_save_t *save = NULL;
+    backup_tick(client->srv, server_now_ms());
     if (backup_parse_u64(arg, size, &id) && state != NULL) {
         save = backup_find(state, id);
     }
     if (save == NULL) {
         client_reply_error(client,
                            "ERR no snapshot save with that id on this node (it ended, or "
-                           "expired after %u ms idle)",
+                           "was dropped after %u ms idle)",
                            BACKUP_IDLE_MS);
     }
     return save;
 }
 
-static void backup_chunk(client_t *client, const uint8_t *const *argv, const uint32_t *len)
+/* A save whose image is written; otherwise answers why not (and drops a failed one). */
+static backup_save_t *backup_lookup_done(client_t *client, const uint8_t *arg, uint32_t size)
 {
-    server_t *srv = client->srv;
-    backup_tick(srv, server_now_ms());
-    backup_save_t *save = backup_lookup(client, argv[2], len[2]);
+    backup_save_t *save = backup_lookup(client, arg, size);
+    if (save == NULL) {
+        return NULL;
+    }
+    if (!save->done) {
+        client_reply_error(client, "TRYAGAIN the snapshot image is still being written");
+        return NULL;
+    }
+    if (save->report.result != BALLOT_OK) {
+        client_reply_error(client, "ERR the snapshot image could not be written: %s",
+                           save->report.message);
+        backup_drop(save);
+        return NULL;
+    }
+    save->used_ms = server_now_ms();
+    return save;
+}
+
+static void backup_ready(client_t *client, const uint8_t *const *argv, const uint32_t *len)
+{
+    backup_save_t *save = backup_lookup_done(client, argv[2], len[2]);
     if (save == NULL) {
         return;
     }
+    wire_buf_t *out = server_scratch(client->srv);
+    resp_reply_array_header(out, 3);
+    resp_reply_integer(out, (int64_t)save->report.size);
+    resp_reply_integer(out, (int64_t)save->report.crc);
+    resp_reply_integer(out, (int64_t)save->report.keys);
+    client_reply_now(client, out);
+}
+
+static void backup_chunk(client_t *client, const uint8_t *const *argv, const uint32_t *len)
+{
+    server_t *srv = client->srv;
+    backup_save_t *save = backup_lookup_done(client, argv[2], len[2]);
+    if (save == NULL) {
+        return;
+    }
+    uint64_t size = save->report.size;
     uint64_t offset = 0;
-    if (!backup_parse_u64(argv[3], len[3], &offset) || offset > save->size) {
-        client_reply_error(client, "ERR offset must be 0..%llu", (unsigned long long)save->size);
+    if (!backup_parse_u64(argv[3], len[3], &offset) || offset > size) {
+        client_reply_error(client, "ERR offset must be 0..%llu", (unsigned long long)size);
         return;
     }
     /* A chunk stays well inside the connection's output bound. */
     uint64_t bound = srv->cfg->client_output_bytes_max / 4u;
-    uint64_t n = save->size - offset;
+    uint64_t n = size - offset;
     n = n < BACKUP_CHUNK_BYTES_MAX ? n : BACKUP_CHUNK_BYTES_MAX;
     n = n < bound ? n : bound;
-    save->used_ms = server_now_ms();
+    backup_state_t *state = srv->backup;
+    if (state->chunk == NULL) {
+        state->chunk = malloc(BACKUP_CHUNK_BYTES_MAX);
+    }
+    ssize_t got = -1;
+    if (state->chunk != NULL) {
+        do {
+            got = pread(save->file_fd, state->chunk, (size_t)n, (off_t)offset);
+        } while (got < 0 && errno == EINTR);
+    }
+    if (got != (ssize_t)n) {
+        log_error("snapshot save %llu: cannot read its image at offset %llu: %s",
+                  (unsigned long long)save->id, (unsigned long long)offset,
+                  got < 0 ? strerror(errno) : "short read");
+        client_reply_error(client, "ERR cannot read the snapshot image");
+        return;
+    }
     wire_buf_t *out = server_scratch(srv);
-    resp_reply_bulk(out, save->file + offset, (size_t)n);
+    resp_reply_bulk(out, state->chunk, (size_t)n);
     client_reply_now(client, out);
 }
 
@@ -324,11 +539,14 @@ void backup_command(client_t *client, uint32_t argc, const uint8_t *const *argv,
 {
     if (argc == 2 && backup_is(argv[1], len[1], "BEGIN")) {
         backup_begin(client);
+    } else if (argc == 3 && backup_is(argv[1], len[1], "READY")) {
+        backup_ready(client, argv, len);
     } else if (argc == 4 && backup_is(argv[1], len[1], "CHUNK")) {
         backup_chunk(client, argv, len);
     } else if (argc == 3 && backup_is(argv[1], len[1], "END")) {
         backup_end(client, argv, len);
     } else {
-        client_reply_error(client, "ERR usage: BALLOT.SNAPSHOT BEGIN | CHUNK id offset | END id");
+        client_reply_error(client, "ERR usage: BALLOT.SNAPSHOT BEGIN | READY id | CHUNK id "
+                                   "offset | END id");
     }
 }

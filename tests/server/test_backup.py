@@ -185,6 +185,20 @@ def damaged_files(cluster, path, scratch):
     check(rc == 1 and "damaged" in err, "a cut file: %d %r" % (rc, err))
 
 
+def begin_ready(c):
+    """BEGIN, then READY until the image is written: ([id, slot], [bytes, crc, keys])."""
+    begun = c.cmd("BALLOT.SNAPSHOT", "BEGIN")
+    check(isinstance(begun, list) and len(begun) == 2, "BEGIN: %r" % begun)
+    deadline = time.monotonic() + 10 * SLOW
+    while time.monotonic() < deadline:
+        ready = c.cmd("BALLOT.SNAPSHOT", "READY", begun[0])
+        if not (isinstance(ready, RespError) and str(ready).startswith("TRYAGAIN")):
+            check(isinstance(ready, list) and len(ready) == 3, "READY: %r" % ready)
+            return begun, ready
+        time.sleep(0.01)
+    raise AssertionError("the image of save %r was not written" % begun)
+
+
 def save_protocol(cluster):
     """BALLOT.SNAPSHOT's bounds: bad arguments, unknown ids, at most two saves in flight."""
     c = cluster.client(2)
@@ -192,23 +206,30 @@ def save_protocol(cluster):
     check(isinstance(c.cmd("BALLOT.SNAPSHOT", "NOPE"), RespError), "unknown subcommand")
     check(isinstance(c.cmd("BALLOT.SNAPSHOT", "CHUNK", "999", "0"), RespError), "unknown id")
     check(isinstance(c.cmd("BALLOT.SNAPSHOT", "CHUNK", "-1", "0"), RespError), "negative id")
+    check(isinstance(c.cmd("BALLOT.SNAPSHOT", "READY", "0"), RespError), "id 0")
     check(isinstance(c.cmd("BALLOT.SNAPSHOT", "END", "x" * 100), RespError), "long id")
-    first = c.cmd("BALLOT.SNAPSHOT", "BEGIN")
-    second = c.cmd("BALLOT.SNAPSHOT", "BEGIN")
-    check(isinstance(first, list) and isinstance(second, list), "BEGIN: %r %r" % (first, second))
+    first, first_ready = begin_ready(c)
+    second, _ = begin_ready(c)
     third = c.cmd("BALLOT.SNAPSHOT", "BEGIN")
     check(isinstance(third, RespError) and "BUSY" in str(third), "a third save: %r" % third)
-    check(isinstance(c.cmd("BALLOT.SNAPSHOT", "CHUNK", first[0], first[2] + 1), RespError),
+    size = first_ready[0]
+    check(isinstance(c.cmd("BALLOT.SNAPSHOT", "CHUNK", first[0], size + 1), RespError),
           "offset past the end")
-    tail = c.cmd("BALLOT.SNAPSHOT", "CHUNK", first[0], first[2] - 10)
+    tail = c.cmd("BALLOT.SNAPSHOT", "CHUNK", first[0], size - 10)
     check(isinstance(tail, bytes) and len(tail) == 10, "the last bytes: %r" % tail)
     check(c.cmd("BALLOT.SNAPSHOT", "END", first[0]) == "OK", "END")
     check(isinstance(c.cmd("BALLOT.SNAPSHOT", "END", first[0]), RespError), "END twice")
-    again = c.cmd("BALLOT.SNAPSHOT", "BEGIN")
-    check(isinstance(again, list), "BEGIN after END: %r" % again)
+    again, _ = begin_ready(c)
     check(c.cmd("BALLOT.SNAPSHOT", "END", second[0]) == "OK", "END second")
     check(c.cmd("BALLOT.SNAPSHOT", "END", again[0]) == "OK", "END third")
+    # A save abandoned while its image is written is dropped by END without waiting.
+    pending = c.cmd("BALLOT.SNAPSHOT", "BEGIN")
+    check(isinstance(pending, list), "BEGIN: %r" % pending)
+    check(c.cmd("BALLOT.SNAPSHOT", "END", pending[0]) == "OK", "END while writing")
     c.close()
+    leftovers = [f for i in range(1, cluster.n + 1) for f in os.listdir(cluster.data_dir(i))
+                 if f.startswith("backup-")]
+    check(not leftovers, "image files left in the data directories: %r" % leftovers)
 
 
 def test(cluster):
