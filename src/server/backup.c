@@ -322,7 +322,11 @@ static void backup_child(server_t *srv, uint64_t slot, int pipe_fd, int file_fd)
 {
     /* Neither the node's sockets nor a life after the node (snapshots.c does the same). */
     prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (dup2(pipe_fd, BACKUP_CHILD_PIPE_FD) < 0 || dup2(file_fd, BACKUP_CHILD_FILE_FD) < 0) {
+    /* Both are moved above the target numbers first, so neither dup2 clobbers the other. */
+    pipe_fd = fcntl(pipe_fd, F_DUPFD, BACKUP_CHILD_FILE_FD + 1);
+    file_fd = fcntl(file_fd, F_DUPFD, BACKUP_CHILD_FILE_FD + 1);
+    if (pipe_fd < 0 || file_fd < 0 || dup2(pipe_fd, BACKUP_CHILD_PIPE_FD) < 0 ||
+        dup2(file_fd, BACKUP_CHILD_FILE_FD) < 0) {
         _exit(1);
     }
     close_range(BACKUP_CHILD_FILE_FD + 1, ~0u, 0);
