@@ -86,7 +86,10 @@ static void backup_reap(backup_save_t *save, bool wait)
         return;
     }
     int status = 0;
-    pid_t got = waitpid(save->pid, &status, wait ? 0 : WNOHANG);
+    pid_t got;
+    do {
+        got = waitpid(save->pid, &status, wait ? 0 : WNOHANG);
+    } while (wait && got < 0 && errno == EINTR);
     if (got == 0 || (got < 0 && errno == EINTR)) {
         return;
     }
