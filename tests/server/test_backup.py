@@ -6,6 +6,7 @@ directories are refused (docs/operations.md "Backup and restore")."""
 
 import os
 import shutil
+import signal
 import subprocess
 import threading
 import time
@@ -156,6 +157,14 @@ def new_writes(new):
         check(c.cmd("GET", "after-restore") == b"yes", "node %d reads the new write" % i)
         check(c.cmd("GET", "pre7") == b"v7", "node %d reads a restored key" % i)
         c.close()
+    # A restored node restarts from its own WAL and snapshot like any other.
+    check(new.kill(follower, signal.SIGTERM) == 0, "restored node %d stops cleanly" % follower)
+    new.start(follower)
+    check(new.write_retry(leader, "SET", "after-restart", "yes") == "OK", "SET after restart")
+    new.wait_applied(range(1, new.n + 1))
+    c = new.client(follower)
+    check(c.cmd("GET", "after-restart") == b"yes", "the restarted node reads on")
+    c.close()
 
 
 def damaged_files(cluster, path, scratch):
