@@ -4,9 +4,9 @@
  * size, a CRC-32C per 64 KiB block and one over the block table) holding the key-value
  * image, itself ending in a CRC-32C (kv/kv.h). save streams it from a node with
  * BALLOT.SNAPSHOT (server/backup.c), checks the CRC-32C of the whole file the node
- * announced, and writes FILE.part, fsyncs it, renames it to FILE and fsyncs the directory.
- * status and restore check every checksum and decode the whole image before they trust
- * it. */
+ * announced (a transfer check), writes FILE.part, fsyncs it, reads it back and verifies it
+ * as status does, then renames it to FILE and fsyncs the directory. status and restore
+ * check every checksum and decode the whole image before they trust it. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -328,6 +328,9 @@ static int snap_save_from(snap_save_t *s, const char *part, uint32_t timeout_ms,
     return rc;
 }
 
+static void snap_file_free(snap_file_t *f);
+static int snap_verify(const char *path, snap_file_t *f, char *err, size_t err_bytes);
+
 static int snap_save(const snap_nodes_t *nodes, uint32_t timeout_ms, const char *file)
 {
     char part[SNAP_PATH_BYTES];
@@ -346,14 +349,26 @@ static int snap_save(const snap_nodes_t *nodes, uint32_t timeout_ms, const char 
             fprintf(stderr, "ballot: %s; trying the next node\n", err);
             continue;
         }
+        /* Read back and check like `status`: what is on disk decodes, or FILE is not
+         * touched. */
+        snap_file_t check;
+        if (snap_verify(part, &check, err, sizeof(err)) != 0 || check.snap.slot != s.slot ||
+            check.keys != s.keys) {
+            fprintf(stderr, "ballot: the saved copy does not verify: %s\n",
+                    check.bytes == NULL ? err : "slot or key count differ from the node's");
+            snap_file_free(&check);
+            unlink(part);
+            return SNAP_EXIT_ERROR;
+        }
+        snap_file_free(&check);
         if (rename(part, file) != 0 || snap_fsync_dir(dir) != 0) {
             fprintf(stderr, "ballot: cannot rename %s to %s: %s\n", part, file, strerror(errno));
             unlink(part);
             return SNAP_EXIT_ERROR;
         }
         printf("saved %s: slot %" PRIu64 ", %" PRIu64 " bytes, %" PRIu64
-               " keys, crc32c %08x, from %s in %" PRIu64 " ms\n",
-               file, s.slot, s.size, s.keys, s.crc, s.address, snap_now_ms() - started);
+               " keys, verified, from %s in %" PRIu64 " ms\n",
+               file, s.slot, s.size, s.keys, s.address, snap_now_ms() - started);
         return SNAP_EXIT_OK;
     }
     fprintf(stderr, "ballot: no node of the cluster saved a snapshot\n");
