@@ -11,7 +11,7 @@ import subprocess
 import threading
 import time
 
-from ballot_cluster import SLOW, Cluster, Resp, RespError, check, info, main
+from ballot_cluster import SLOW, Cluster, RespError, check, free_ports, info, main
 
 WRITERS = 3
 KEYS_PER_WRITER = 40
@@ -96,7 +96,10 @@ def save_under_load(cluster, path):
         w.start()
     time.sleep(0.5 * SLOW)
     save_started = time.monotonic()
-    _, out, _ = run([cluster.ballot, "--cluster", addrs(cluster), "snapshot", "save", path])
+    # The first address has no node: save goes on to the next one.
+    dead = "127.0.0.1:%d" % free_ports(1)[0]
+    _, out, err = run([cluster.ballot, "snapshot", "save", path, "--cluster",
+                       dead + "," + addrs(cluster)])
     save_done = time.monotonic()
     time.sleep(0.3 * SLOW)
     for w in writers:
@@ -104,6 +107,7 @@ def save_under_load(cluster, path):
     for w in writers:
         w.join(30 * SLOW)
     print(out.strip())
+    check("trying the next node" in err, "save did not report the dead node: %r" % err)
     print("writers: %s acknowledged writes, save took %.0f ms" %
           ([w.count for w in writers], (save_done - save_started) * 1000))
     check(os.path.exists(path) and not os.path.exists(path + ".part"), "save left no file")
