@@ -183,6 +183,7 @@ def damaged_files(cluster, path, scratch):
             f.seek(offset)
             f.write(bytes([b[0] ^ 0x40]))
         rc, out, err = run([cluster.ballot, "snapshot", "status", bad], expect_ok=False)
+        check("Sanitizer" not in err, "the CLI failed a sanitizer check: %s" % err)
         check(rc == 1 and "damaged" in err and "checksum: FAILED" in out,
               "status of a file flipped in the %s: %d %r %r" % (name, rc, out, err))
         target = os.path.join(scratch, "restore-%s" % name)
@@ -277,6 +278,8 @@ def test(cluster):
         new_writes(new)
         print("restored: %d preloaded + %d written keys checked at slot %d" %
               (PRELOAD_KEYS, len(expect), slot))
+        codes = new.stop_all()
+        check(all(code == 0 for code in codes.values()), "restored cluster stops: %r" % codes)
         ok = True
     finally:
         new.cleanup(ok)
