@@ -50,6 +50,8 @@ static const opt_t config_opts[] = {
      "shared by all nodes; peers with another id are refused (default 1)"},
     {"rejoin", OPT_FLAG, SC(rejoin), 0, 0, false, NULL,
      "this node's disk was lost or is corrupt: discard the WAL, rejoin safely"},
+    {"bootstrap", OPT_FLAG, SC(bootstrap), 0, 0, false, NULL,
+     "found a new cluster: an empty data dir votes at once (first start only)"},
     {"heartbeat-ms", OPT_U32, NODE(heartbeat_ms), 1, 60000, true, "MS", "leader heartbeat period"},
     {"election-timeout-min-ms", OPT_U32, NODE(election_timeout_min_ms), 1, 600000, true, "MS",
      "no leader heard this long: elect (randomized from min to max)"},
@@ -471,6 +473,12 @@ static bool config_check(config_parse_state_t *st)
     }
     if (!config_was_set(st, "client")) {
         snprintf(err, err_bytes, "--client HOST:PORT is required");
+        return false;
+    }
+    if (cfg->bootstrap && cfg->rejoin) {
+        snprintf(err, err_bytes,
+                 "--bootstrap founds a new cluster and --rejoin catches up with "
+                 "an existing one: give one of them");
         return false;
     }
     if (!config_check_cluster(cfg, err, err_bytes)) {

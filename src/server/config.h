@@ -51,6 +51,7 @@ typedef struct server_config {
     uint32_t key_bytes_max;
     uint32_t value_bytes_max;
     bool rejoin;
+    bool bootstrap; /* --bootstrap: an empty data dir is a founding member */
     log_level_t log_level;
     char trace_path[CONFIG_PATH_BYTES_MAX];
     uint32_t request_timeout_ms;
