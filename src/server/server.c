@@ -304,8 +304,18 @@ static int server_recover(server_t *srv, char *msg, size_t msg_bytes)
     if (rc != BALLOT_OK) {
         log_warn("%s; ignoring snapshots (--rejoin)", msg);
     }
-    bool empty = !have_identity && !had_boot && !had_wal && !snap_found;
-    bool founding = empty && !srv->rejoin && cfg->bootstrap;
+    /* Fresh: never run here. A restored backup is fresh with a snapshot in it. */
+    bool fresh = !have_identity && !had_boot && !had_wal;
+    bool empty = fresh && !snap_found;
+    bool founding = fresh && !srv->rejoin && cfg->bootstrap;
+    if (fresh && snap_found && !founding && !srv->rejoin) {
+        snprintf(msg, msg_bytes,
+                 "%s holds a snapshot but no WAL and no IDENTITY: a restored backup founds a "
+                 "new cluster (start every node of it once with --bootstrap); a node that ran "
+                 "before and lost its WAL restarts with --rejoin",
+                 cfg->data_dir);
+        return BALLOT_ECORRUPT;
+    }
     if (have_identity && cfg->bootstrap) {
         log_info("--bootstrap ignored: %s already holds n%u of cluster %llu", cfg->data_dir,
                  cfg->id, (unsigned long long)cfg->cluster_id);
@@ -346,8 +356,9 @@ static int server_recover(server_t *srv, char *msg, size_t msg_bytes)
     }
     rc = server_open_wal(srv, false, &report);
     if (rc == BALLOT_ESTATE && founding) {
-        log_info("--bootstrap: founding member n%u of cluster %llu; creating its WAL in %s",
-                 cfg->id, (unsigned long long)cfg->cluster_id, cfg->data_dir);
+        log_info("--bootstrap: founding member n%u of cluster %llu%s; creating its WAL in %s",
+                 cfg->id, (unsigned long long)cfg->cluster_id,
+                 snap_found ? " from the restored snapshot" : "", cfg->data_dir);
         rc = server_open_wal(srv, true, &report);
     } else if (rc == BALLOT_ESTATE) {
         snprintf(msg, msg_bytes,
