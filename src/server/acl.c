@@ -77,13 +77,19 @@ static const struct {
     const char *name;
     uint32_t bit;
 } acl_categories[] = {
-    {"keyspace", ACL_CAT_KEYSPACE}, {"read", ACL_CAT_READ},   {"write", ACL_CAT_WRITE},
-    {"string", ACL_CAT_STRING},     {"fast", ACL_CAT_FAST},   {"slow", ACL_CAT_SLOW},
-    {"admin", ACL_CAT_ADMIN},       {"dangerous", ACL_CAT_DANGEROUS},
+    {"keyspace", ACL_CAT_KEYSPACE},
+    {"read", ACL_CAT_READ},
+    {"write", ACL_CAT_WRITE},
+    {"string", ACL_CAT_STRING},
+    {"fast", ACL_CAT_FAST},
+    {"slow", ACL_CAT_SLOW},
+    {"admin", ACL_CAT_ADMIN},
+    {"dangerous", ACL_CAT_DANGEROUS},
     {"connection", ACL_CAT_CONNECTION},
 };
 #define ACL_CATEGORY_COUNT (sizeof(acl_categories) / sizeof(acl_categories[0]))
-#define ACL_ALL_COMMANDS   (ACL_COMMAND_COUNT == 64 ? UINT64_MAX : (UINT64_C(1) << ACL_COMMAND_COUNT) - 1)
+#define ACL_ALL_COMMANDS                                                                           \
+    (ACL_COMMAND_COUNT == 64 ? UINT64_MAX : (UINT64_C(1) << ACL_COMMAND_COUNT) - 1)
 
 uint32_t acl_command_count(void)
 {
@@ -212,8 +218,7 @@ static bool acl_glob_token(const char *pattern, size_t size, size_t *at, uint8_t
     return (uint8_t)pattern[p] == c;
 }
 
-bool acl_glob_match(const char *pattern, size_t pattern_size, const uint8_t *text,
-                    size_t text_size)
+bool acl_glob_match(const char *pattern, size_t pattern_size, const uint8_t *text, size_t text_size)
 {
     size_t p = 0;
     size_t t = 0;
@@ -313,8 +318,8 @@ bool acl_authenticate(const acl_user_t *user, uint8_t *password, size_t size)
 {
     uint8_t digest[EVP_MAX_MD_SIZE];
     unsigned int n = 0;
-    bool hashed = EVP_Digest(password, size, digest, &n, EVP_sha256(), NULL) == 1 &&
-                  n == ACL_HASH_BYTES;
+    bool hashed =
+        EVP_Digest(password, size, digest, &n, EVP_sha256(), NULL) == 1 && n == ACL_HASH_BYTES;
     OPENSSL_cleanse(password, size);
     if (user == NULL || !user->enabled || !hashed) {
         return false;
@@ -438,7 +443,6 @@ static acl_user_t *acl_add_user(acl_t *acl)
     memset(u, 0, sizeof(*u));
     return u;
 }
-
 
 acl_t *acl_open(void)
 {
@@ -582,8 +586,8 @@ static int acl_rule_command(acl_parse_state_t *st, acl_user_t *u, const char *ru
             if (!acl_word_is((const uint8_t *)what, name_len, c->name)) {
                 continue;
             }
-            if (bar == NULL || (c->sub != NULL && strcmp(c->sub, "*") != 0 &&
-                                strcasecmp(bar + 1, c->sub) == 0)) {
+            if (bar == NULL ||
+                (c->sub != NULL && strcmp(c->sub, "*") != 0 && strcasecmp(bar + 1, c->sub) == 0)) {
                 bits |= UINT64_C(1) << i;
             }
         }
@@ -612,8 +616,9 @@ static int acl_rule(acl_parse_state_t *st, acl_user_t *u, const char *rule)
     } else if (rule[0] == '#') {
         return acl_rule_password(st, u, rule + 1);
     } else if (rule[0] == '>' || rule[0] == '<' || rule[0] == '!') {
-        return acl_fail(st, "plaintext passwords and password removal ('%c...') are not "
-                            "accepted: give '#' and the password's SHA-256 (ballot passwd)",
+        return acl_fail(st,
+                        "plaintext passwords and password removal ('%c...') are not "
+                        "accepted: give '#' and the password's SHA-256 (ballot passwd)",
                         rule[0]);
     } else if (rule[0] == '~') {
         return acl_rule_pattern(st, u, rule + 1);
@@ -702,8 +707,9 @@ static int acl_parse_line(acl_parse_state_t *st, acl_t *acl, char *line)
         }
     }
     if (u->enabled && !u->nopass && u->password_count == 0) {
-        return acl_fail(st, "user '%s' is on but has no password: add '#<sha256>' or 'nopass' "
-                            "(or 'off')",
+        return acl_fail(st,
+                        "user '%s' is on but has no password: add '#<sha256>' or 'nopass' "
+                        "(or 'off')",
                         name);
     }
     return 0;
