@@ -41,8 +41,8 @@ static void parse_fails(const char *text, const char *expected)
 
 static int cmd(const char *name, const char *sub)
 {
-    return acl_command_lookup((const uint8_t *)name, (uint32_t)strlen(name),
-                              (const uint8_t *)sub, sub != NULL ? (uint32_t)strlen(sub) : 0);
+    return acl_command_lookup((const uint8_t *)name, (uint32_t)strlen(name), (const uint8_t *)sub,
+                              sub != NULL ? (uint32_t)strlen(sub) : 0);
 }
 
 static bool key_ok(const acl_user_t *u, const char *key)
@@ -259,9 +259,10 @@ static void catalogue(void **state)
     }
     assert_true(acl_category_find((const uint8_t *)"ADMIN", 5) == ACL_CAT_ADMIN);
     assert_true(acl_category_find((const uint8_t *)"all", 3) == 0);
-    uint32_t admin_only[] = {(uint32_t)cmd("config", NULL), (uint32_t)cmd("ballot.transfer", NULL),
-                             (uint32_t)cmd("client", "list"), (uint32_t)cmd("client", "kill"),
-                             (uint32_t)cmd("acl", "list"), (uint32_t)cmd("info", NULL)};
+    uint32_t admin_only[] = {
+        (uint32_t)cmd("config", NULL),   (uint32_t)cmd("ballot.transfer", NULL),
+        (uint32_t)cmd("client", "list"), (uint32_t)cmd("client", "kill"),
+        (uint32_t)cmd("acl", "list"),    (uint32_t)cmd("info", NULL)};
     for (size_t i = 0; i < sizeof(admin_only) / sizeof(admin_only[0]); i++) {
         assert_true((acl_command_categories(admin_only[i]) & ACL_CAT_ADMIN) != 0);
     }
@@ -277,27 +278,34 @@ static void config_flags(void **state)
     assert_true(cfg.protected_mode);
     assert_true(acl_default_is_open(cfg.acl));
     config_release(&cfg);
-    char *argv2[] = {"ballotd",   "--id",     "1",  "--data-dir",       "/tmp/x",
-                     "--client",  "127.0.0.1:1",    "--protected-mode", "no"};
+    char *argv2[] = {"ballotd", "--id",     "1",           "--data-dir",
+                     "/tmp/x",  "--client", "127.0.0.1:1", "--protected-mode",
+                     "no"};
     assert_int_equal(config_parse(&cfg, 9, argv2, err, sizeof(err)), CONFIG_OK);
     assert_false(cfg.protected_mode);
     config_release(&cfg);
-    char *argv3[] = {"ballotd",  "--id",        "1",            "--data-dir",          "/tmp/x",
-                     "--client", "127.0.0.1:1", "--users-file", "/nonexistent/users"};
+    char *argv3[] = {"ballotd",     "--id",         "1",
+                     "--data-dir",  "/tmp/x",       "--client",
+                     "127.0.0.1:1", "--users-file", "/nonexistent/users"};
     assert_int_equal(config_parse(&cfg, 9, argv3, err, sizeof(err)), CONFIG_ERROR);
     assert_non_null(strstr(err, "--users-file: /nonexistent/users: cannot open"));
-    char *argv4[] = {"ballotd",  "--id",        "1",                "--data-dir", "/tmp/x",
-                     "--client", "127.0.0.1:1", "--protected-mode", "maybe"};
+    char *argv4[] = {"ballotd", "--id",     "1",           "--data-dir",
+                     "/tmp/x",  "--client", "127.0.0.1:1", "--protected-mode",
+                     "maybe"};
     assert_int_equal(config_parse(&cfg, 9, argv4, err, sizeof(err)), CONFIG_ERROR);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(parse_users_and_rules), cmocka_unit_test(parse_default_nopass),
-        cmocka_unit_test(parse_errors_name_line), cmocka_unit_test(load_file_errors),
-        cmocka_unit_test(passwords),             cmocka_unit_test(glob_patterns),
-        cmocka_unit_test(loopback_addresses),    cmocka_unit_test(catalogue),
+        cmocka_unit_test(parse_users_and_rules),
+        cmocka_unit_test(parse_default_nopass),
+        cmocka_unit_test(parse_errors_name_line),
+        cmocka_unit_test(load_file_errors),
+        cmocka_unit_test(passwords),
+        cmocka_unit_test(glob_patterns),
+        cmocka_unit_test(loopback_addresses),
+        cmocka_unit_test(catalogue),
         cmocka_unit_test(config_flags),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
