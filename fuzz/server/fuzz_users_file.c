@@ -63,8 +63,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         assert(acl_find_user(acl, (const uint8_t *)u->name, strlen(u->name)) == u);
         for (uint32_t p = 0; p < u->pattern_count; p++) {
             /* Matching a pattern against itself and the input is bounded and safe. */
-            (void)acl_user_may_access(u, (const uint8_t *)u->patterns[p],
-                                      strlen(u->patterns[p]));
+            (void)acl_user_may_access(u, (const uint8_t *)u->patterns[p], strlen(u->patterns[p]));
         }
         (void)acl_user_may_access(u, data, size < 512 ? size : 512);
         check_round_trip(u);
