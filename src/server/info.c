@@ -121,6 +121,8 @@ static void info_stats(server_t *srv, wire_buf_t *out)
     info_line(out, "resp_requests_refused:%llu", (unsigned long long)srv->stat_resp_refused);
     info_line(out, "peer_frames_refused:%llu", (unsigned long long)srv->stat_peer_frames_refused);
     info_line(out, "peers_refused_amnesia:%llu", (unsigned long long)srv->stat_amnesia_refused);
+    info_line(out, "acl_access_denied_auth:%llu", (unsigned long long)srv->stat_auth_failures);
+    info_line(out, "acl_access_denied_cmd:%llu", (unsigned long long)srv->stat_denied_commands);
     info_blank(out);
     info_line(out, "# Memory");
     info_line(out, "kv_memory_bytes:%llu", (unsigned long long)kv_memory_bytes(srv->kv));

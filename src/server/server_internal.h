@@ -102,6 +102,7 @@ struct client {
     client_t *ready_next;
     bool ready_listed;
     uint64_t connected_ms;
+    const acl_user_t *user; /* NULL until AUTH (users never change while running) */
 };
 
 struct peer_link {
@@ -243,6 +244,8 @@ struct server {
     uint64_t stat_peer_frames_refused;
     uint64_t stat_amnesia_refused; /* HELLOs of members founded again on an empty disk */
     uint64_t stat_resp_refused;
+    uint64_t stat_auth_failures;
+    uint64_t stat_denied_commands;
     uint64_t stat_fsync_rounds;
 
     bool stopping;
