@@ -151,7 +151,9 @@ static int snap_command(snap_save_t *s, uint32_t argc, const char *const *argv,
         return -1;
     }
     if (reply->type == BALLOT_REPLY_ERROR) {
-        snprintf(err, err_bytes, "%s refused %s: %s", s->address, argv[1], reply->text);
+        /* Names the BALLOT.SNAPSHOT step, or AUTH (never its arguments). */
+        snprintf(err, err_bytes, "%s refused %s: %s", s->address,
+                 strcmp(argv[0], "AUTH") == 0 ? "AUTH" : argv[1], reply->text);
         ballot_reply_free(reply);
         return -1;
     }
@@ -291,15 +293,27 @@ static int snap_stream(snap_save_t *s, int fd, char *err, size_t err_bytes)
 }
 
 /* Saves from one node into part; 0 ok, -1 with the reason in err. */
-static int snap_save_from(snap_save_t *s, const char *part, uint32_t timeout_ms, char *err,
-                          size_t err_bytes)
+static int snap_save_from(snap_save_t *s, const snapshot_cli_options_t *options, const char *part,
+                          uint32_t timeout_ms, char *err, size_t err_bytes)
 {
     char why[BALLOT_CLIENT_ERROR_BYTES];
     if (ballot_client_connect(s->address, timeout_ms, &s->client, why, sizeof(why)) != 0) {
         snprintf(err, err_bytes, "%s", why);
         return -1;
     }
-    int rc = snap_begin(s, SNAP_READY_WAIT_MS, err, err_bytes);
+    int rc = 0;
+    if (options->password != NULL) {
+        const char *auth[] = {"AUTH", options->user != NULL ? options->user : "default",
+                              options->password};
+        ballot_reply_t reply;
+        rc = snap_command(s, 3, auth, &reply, err, err_bytes);
+        if (rc == 0) {
+            ballot_reply_free(&reply);
+        }
+    }
+    if (rc == 0) {
+        rc = snap_begin(s, SNAP_READY_WAIT_MS, err, err_bytes);
+    }
     if (rc == 0) {
         int fd = open(part, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
         if (fd < 0) {
@@ -331,7 +345,8 @@ static int snap_save_from(snap_save_t *s, const char *part, uint32_t timeout_ms,
 static void snap_file_free(snap_file_t *f);
 static int snap_verify(const char *path, snap_file_t *f, char *err, size_t err_bytes);
 
-static int snap_save(const snap_nodes_t *nodes, uint32_t timeout_ms, const char *file)
+static int snap_save(const snap_nodes_t *nodes, const snapshot_cli_options_t *options,
+                     uint32_t timeout_ms, const char *file)
 {
     char part[SNAP_PATH_BYTES];
     char dir[SNAP_PATH_BYTES];
@@ -345,7 +360,7 @@ static int snap_save(const snap_nodes_t *nodes, uint32_t timeout_ms, const char 
     for (uint32_t i = 0; i < nodes->count; i++) {
         snap_save_t s = {.address = nodes->addr[i]};
         char err[SNAP_MSG_BYTES];
-        if (snap_save_from(&s, part, timeout_ms, err, sizeof(err)) != 0) {
+        if (snap_save_from(&s, options, part, timeout_ms, err, sizeof(err)) != 0) {
             fprintf(stderr, "ballot: %s; trying the next node\n", err);
             continue;
         }
@@ -525,39 +540,18 @@ static int snap_prepare_dir(const char *dir, char *err, size_t err_bytes)
 }
 
 /* Seeds an empty data directory with a verified snapshot: everything a restore writes
- * goes through here. ballotd started on the directory restores the state from the
- * snapshot and continues the log after its slot, with an empty WAL: the node has promised
- * and accepted nothing yet, like a new node, so a cluster whose nodes are all seeded from
- * the same file starts in agreement (docs/operations.md "Backup and restore"). */
+ * goes through here. The directory then holds the snapshot alone (no WAL, no IDENTITY):
+ * ballotd started on it once with --bootstrap founds a new cluster from that state, with no
+ * promises or accepted values, and continues the log after the snapshot's slot; a cluster
+ * whose nodes are all seeded from the same file starts in agreement (docs/operations.md
+ * "Backup and restore"). Without --bootstrap ballotd refuses such a directory. */
 static int snap_seed_data_dir(const char *dir, const snapshot_t *snap, char *err, size_t err_bytes)
 {
-    const storage_io_t *io = storage_io_posix();
     char why[SNAPSHOT_MESSAGE_BYTES];
-    int rc = snapshot_write(dir, io, snap->slot, snap->bytes, snap->size, NULL, why, sizeof(why));
+    int rc = snapshot_write(dir, storage_io_posix(), snap->slot, snap->bytes, snap->size, NULL, why,
+                            sizeof(why));
     if (rc != BALLOT_OK) {
         snprintf(err, err_bytes, "%s", why);
-        return -1;
-    }
-    wal_options_t options;
-    wal_options_default(&options);
-    options.create_if_missing = true;
-    wal_report_t report;
-    memset(&report, 0, sizeof(report));
-    wal_t *wal = NULL;
-    rc = wal_open(dir, io, &options, &wal, NULL, NULL, &report);
-    if (rc != BALLOT_OK) {
-        snprintf(err, err_bytes, "cannot create the WAL in %s: %s", dir, report.message);
-        return -1;
-    }
-    if (!report.created || report.records != 0) {
-        wal_close(wal);
-        snprintf(err, err_bytes, "%s already held a WAL", dir);
-        return -1;
-    }
-    rc = wal_sync(wal);
-    wal_close(wal);
-    if (rc != BALLOT_OK || snap_fsync_dir(dir) != 0) {
-        snprintf(err, err_bytes, "cannot sync the WAL in %s", dir);
         return -1;
     }
     return 0;
@@ -578,8 +572,9 @@ static int snap_restore(const char *file, const char *dir)
         return SNAP_EXIT_ERROR;
     }
     printf("restored %s into %s: slot %" PRIu64 ", %" PRIu64
-           " keys; start ballotd with --data-dir %s\n",
-           file, dir, f.snap.slot, f.keys, dir);
+           " keys; start ballotd on it once with --bootstrap (every node of the new cluster "
+           "restored from this file)\n",
+           file, dir, f.snap.slot, f.keys);
     snap_file_free(&f);
     return SNAP_EXIT_OK;
 }
@@ -591,8 +586,10 @@ static void snap_usage(void)
                     "       ballot snapshot restore FILE --data-dir DIR\n");
 }
 
-int snapshot_cli_main(const char *cluster, uint32_t timeout_ms, int argc, char **argv)
+int snapshot_cli_main(const snapshot_cli_options_t *options, int argc, char **argv)
 {
+    const char *cluster = options->cluster;
+    uint32_t timeout_ms = options->timeout_ms;
     const char *file = NULL;
     const char *data_dir = NULL;
     for (int i = 1; i < argc; i++) {
@@ -618,8 +615,9 @@ int snapshot_cli_main(const char *cluster, uint32_t timeout_ms, int argc, char *
         if (snap_parse_nodes(cluster, &nodes) != 0) {
             return SNAP_EXIT_USAGE;
         }
-        return snap_save(
-            &nodes, timeout_ms > SNAP_SAVE_TIMEOUT_MS ? timeout_ms : SNAP_SAVE_TIMEOUT_MS, file);
+        return snap_save(&nodes, options,
+                         timeout_ms > SNAP_SAVE_TIMEOUT_MS ? timeout_ms : SNAP_SAVE_TIMEOUT_MS,
+                         file);
     }
     if (strcmp(verb, "status") == 0) {
         return snap_status(file);

@@ -6,12 +6,18 @@
 
 #include <stdint.h>
 
+typedef struct snapshot_cli_options {
+    const char *cluster; /* HOST:PORT,... given before the command (--cluster after it wins) */
+    uint32_t timeout_ms;
+    const char *user;     /* NULL: `default` */
+    const char *password; /* NULL: no AUTH */
+} snapshot_cli_options_t;
+
 /*   save FILE [--cluster ADDRS]         from the first node of the list that answers
  *   status FILE                         slot, size, keys, checksum ok
  *   restore FILE --data-dir DIR         seed a fresh (absent or empty) data directory
- * cluster is the comma-separated HOST:PORT list given before the command (--cluster after
- * it wins). argv[0] is "save", "status" or "restore". Returns the process exit status (0 ok, 1 an
+ * argv[0] is "save", "status" or "restore". Returns the process exit status (0 ok, 1 an
  * error, 2 a usage error). */
-int snapshot_cli_main(const char *cluster, uint32_t timeout_ms, int argc, char **argv);
+int snapshot_cli_main(const snapshot_cli_options_t *options, int argc, char **argv);
 
 #endif

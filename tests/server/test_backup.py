@@ -270,8 +270,13 @@ def test(cluster):
         rc, _, err = run([cluster.ballot, "snapshot", "restore", path, "--data-dir",
                           new.data_dir(1)], expect_ok=False)
         check(rc == 1 and "not empty" in err, "restore into a non-empty dir: %d %r" % (rc, err))
+        # Without --bootstrap a directory holding only a restored snapshot is refused.
+        p = subprocess.run(new.args(1, bootstrap=False), stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, timeout=20 * SLOW)
+        check(p.returncode != 0 and b"a restored backup founds a new cluster" in p.stdout,
+              "a restored dir started without --bootstrap: %d %r" % (p.returncode, p.stdout))
         t0 = time.monotonic()
-        new.start_all()
+        new.start_all()  # the first start of each node has --bootstrap
         new.leader()
         print("restored cluster up with a leader in %.0f ms" % ((time.monotonic() - t0) * 1000))
         check_restored(new, expect, slot)
