@@ -107,7 +107,8 @@ def admin(port):
                 "connection"):
         check(cat in cats, "ACL CAT lacks %s: %r" % (cat, cats))
     admin_cmds = [x.decode() for x in c.cmd("ACL", "CAT", "admin")]
-    for name in ("config", "ballot.transfer", "client|list", "client|kill", "info", "acl|list"):
+    for name in ("config", "ballot.transfer", "ballot.snapshot", "client|list", "client|kill",
+                 "info", "acl|list"):
         check(name in admin_cmds, "ACL CAT admin lacks %s: %r" % (name, admin_cmds))
     check("get" not in admin_cmds, "get is not @admin")
     read_cmds = [x.decode() for x in c.cmd("ACL", "CAT", "read")]
