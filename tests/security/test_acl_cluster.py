@@ -77,6 +77,14 @@ def test(cluster):
                        str(follower))
     check(rc == 0, "ballot transfer-leader as admin: %r %r" % (out, err))
     check(leader_as_admin(cluster) == follower, "n%d leads after the transfer" % follower)
+    # Backups need @admin (docs/operations.md "Backup and restore").
+    snap = os.path.join(cluster.dir, "acl.snap")
+    rc, out, err = cli("--user", "alice", "--pass", PASSWORDS["alice"], "snapshot", "save", snap)
+    check(rc == 1 and "NOPERM" in err and not os.path.exists(snap),
+          "ballot snapshot save as alice: %r %r" % (out, err))
+    rc, out, err = cli("--user", "admin", "--pass", PASSWORDS["admin"], "snapshot", "save", snap)
+    check(rc == 0 and out.startswith("saved ") and os.path.exists(snap),
+          "ballot snapshot save as admin: %r %r" % (out, err))
     p = subprocess.run([cluster.ballot, "passwd"], input="alice-pw\n", capture_output=True,
                        text=True, timeout=10)
     check(p.stdout.strip() == "#" + sha("alice-pw"), "ballot passwd: %r" % p.stdout)
