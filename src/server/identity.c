@@ -105,8 +105,8 @@ static int write_atomic(const char *dir, const char *name, const char *text, cha
     snprintf(path, sizeof(path), "%s/%s", dir, name);
     snprintf(tmp, sizeof(tmp), "%s.tmp", path);
     char buf[IDENTITY_FILE_BYTES_MAX];
-    int len = snprintf(buf, sizeof(buf), "%scrc %08x\n", text,
-                       (unsigned int)crc32c(text, strlen(text)));
+    int len =
+        snprintf(buf, sizeof(buf), "%scrc %08x\n", text, (unsigned int)crc32c(text, strlen(text)));
     if (len < 0 || (size_t)len >= sizeof(buf)) {
         snprintf(msg, msg_bytes, "%s: contents over %u bytes", path, IDENTITY_FILE_BYTES_MAX);
         return BALLOT_ETOOLARGE;
@@ -184,8 +184,8 @@ int identity_read(const char *dir, identity_t *out, bool *found, char *msg, size
     identity_origin_t o = strcmp(origin, "founder") == 0  ? IDENTITY_FOUNDER
                           : strcmp(origin, "rejoin") == 0 ? IDENTITY_REJOIN
                                                           : 0;
-    if (fields != 4 || (size_t)end != body || node == 0 || node > NODES_MAX ||
-        incarnation == 0 || o == 0) {
+    if (fields != 4 || (size_t)end != body || node == 0 || node > NODES_MAX || incarnation == 0 ||
+        o == 0) {
         snprintf(msg, msg_bytes, "%s is damaged (unreadable fields)", path);
         return BALLOT_ECORRUPT;
     }
@@ -202,13 +202,12 @@ int identity_write(const char *dir, const identity_t *id, char *msg, size_t msg_
     char text[256];
     snprintf(text, sizeof(text),
              IDENTITY_MAGIC_LINE "cluster %llu\nnode %u\nincarnation %016llx\norigin %s\n",
-             (unsigned long long)id->cluster_id, id->node_id,
-             (unsigned long long)id->incarnation, identity_origin_name(id->origin));
+             (unsigned long long)id->cluster_id, id->node_id, (unsigned long long)id->incarnation,
+             identity_origin_name(id->origin));
     return write_atomic(dir, IDENTITY_FILE, text, msg, msg_bytes);
 }
 
-int identity_peers_read(const char *dir, uint64_t known[NODES_MAX + 1], char *msg,
-                        size_t msg_bytes)
+int identity_peers_read(const char *dir, uint64_t known[NODES_MAX + 1], char *msg, size_t msg_bytes)
 {
     memset(known, 0, sizeof(uint64_t) * (NODES_MAX + 1));
     char path[CONFIG_PATH_BYTES_MAX + 32];
@@ -251,9 +250,9 @@ int identity_peers_write(const char *dir, const uint64_t known[NODES_MAX + 1], c
     size_t used = (size_t)snprintf(text, sizeof(text), "%s", PEERS_MAGIC_LINE);
     for (uint32_t id = 1; id <= NODES_MAX; id++) {
         if (known[id] != 0) {
-            used += (size_t)snprintf(text + used, sizeof(text) - used,
-                                     "node %u incarnation %016llx\n", id,
-                                     (unsigned long long)known[id]);
+            used +=
+                (size_t)snprintf(text + used, sizeof(text) - used, "node %u incarnation %016llx\n",
+                                 id, (unsigned long long)known[id]);
         }
     }
     return write_atomic(dir, IDENTITY_PEERS_FILE, text, msg, msg_bytes);
