@@ -6,6 +6,7 @@
  *     status                     every node: role, ballot, leader, commit/applied, lag, lease
  *     transfer-leader N          the leader hands over to node N
  *     trace [OPTIONS] FILES...   merge node traces, generation by generation
+ *     keygen --nodes N --out DIR  peer key files for a new cluster (keygen.c)
  *
  * Key-value commands go to the first node of --cluster that answers; any node works, since
  * followers forward to the leader. */
@@ -16,6 +17,7 @@
 #include <unistd.h>
 
 #include "client/ballot_client.h"
+#include "client/keygen.h"
 #include "core/msg.h"
 #include "trace/trace.h"
 
@@ -52,6 +54,7 @@ static void cli_usage(FILE *out)
             "                           lease of every node\n"
             "  transfer-leader N        ask the leader to hand leadership to node N\n"
             "  trace [OPTIONS] FILES... merge ballotd --trace files (ballot trace --help)\n"
+            "  keygen --nodes N --out DIR  write peer key files DIR/node1.key..nodeN.key\n"
             "\n"
             "--cluster defaults to $BALLOT_CLUSTER, else %s\n",
             CLI_DEFAULT_CLUSTER);
@@ -357,6 +360,9 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[i], "trace") == 0) {
         return trace_cli_main(argc - i, argv + i);
+    }
+    if (strcmp(argv[i], "keygen") == 0) {
+        return keygen_main(argc - i, argv + i);
     }
     if (cli_set_cluster(&cli, cluster != NULL ? cluster : CLI_DEFAULT_CLUSTER) != 0) {
         return CLI_EXIT_USAGE;

@@ -145,7 +145,11 @@ def info(port):
 
 
 class Cluster:
-    def __init__(self, build_dir, nodes=3, extra_args=(), name="cluster"):
+    """peer_auth: "psk" (default: `ballot keygen` key files in the cluster's directory),
+    "insecure" (--peer-insecure: tests that forge raw peer frames), or "none" (no peer flag
+    at all: the test passes its own in extra_args)."""
+
+    def __init__(self, build_dir, nodes=3, extra_args=(), name="cluster", peer_auth="psk"):
         self.ballotd = os.path.join(build_dir, "ballotd")
         self.ballot = os.path.join(build_dir, "ballot")
         check(os.access(self.ballotd, os.X_OK), "%s not built" % self.ballotd)
@@ -158,6 +162,22 @@ class Cluster:
         self.cluster_id = random.randrange(1, 1 << 40)
         self.procs = {}
         self.logs = {}
+        self.peer_auth = peer_auth
+        self.key_dir = os.path.join(self.dir, "keys")
+        if peer_auth == "psk" and nodes > 1:
+            out = subprocess.run([self.ballot, "keygen", "--nodes", str(nodes), "--out",
+                                  self.key_dir], capture_output=True)
+            check(out.returncode == 0, "ballot keygen: %r" % out.stderr)
+
+    def key_file(self, i):
+        return os.path.join(self.key_dir, "node%d.key" % i)
+
+    def peer_auth_args(self, i):
+        if self.n == 1 or self.peer_auth == "none":
+            return []
+        if self.peer_auth == "insecure":
+            return ["--peer-insecure"]
+        return ["--peer-key-file", self.key_file(i)]
 
     def data_dir(self, i):
         return os.path.join(self.dir, "node%d" % i)
@@ -171,7 +191,7 @@ class Cluster:
              "--peer-clients", clients, "--cluster-id", str(self.cluster_id)]
         if rejoin:
             a.append("--rejoin")
-        return a + self.extra_args
+        return a + self.peer_auth_args(i) + self.extra_args
 
     def start(self, i, rejoin=False, wait=True):
         log = open(os.path.join(self.dir, "node%d.log" % i), "ab")
