@@ -115,7 +115,8 @@ static int peerkeys_parse(char *text, const char *path, uint32_t id, uint32_t no
     uint32_t number = 0;
     char *save = NULL;
     /* Bounded by the file's size (NET_PEER_KEY_FILE_BYTES_MAX). */
-    for (char *line = strtok_r(text, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
+    for (char *line = strtok_r(text, "\n", &save); line != NULL;
+         line = strtok_r(NULL, "\n", &save)) {
         number++;
         size_t len = strlen(line);
         if (len > 0 && line[len - 1] == '\r') {
@@ -171,8 +172,8 @@ static int peerkeys_parse(char *text, const char *path, uint32_t id, uint32_t no
     }
     for (uint32_t j = 1; j <= node_count; j++) {
         if (j != id && !out->have[j]) {
-            return ballot_fail(BALLOT_EINVAL, msg, msg_bytes, "%s: no key for the pair with node %u",
-                               path, j);
+            return ballot_fail(BALLOT_EINVAL, msg, msg_bytes,
+                               "%s: no key for the pair with node %u", path, j);
         }
     }
     return BALLOT_OK;
@@ -187,8 +188,7 @@ int net_peer_keys_read(const char *path, uint32_t id, uint32_t node_count, net_p
     }
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        return ballot_fail(BALLOT_EIO, msg, msg_bytes, "cannot open %s: %s", path,
-                           strerror(errno));
+        return ballot_fail(BALLOT_EIO, msg, msg_bytes, "cannot open %s: %s", path, strerror(errno));
     }
     struct stat st;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
@@ -203,8 +203,8 @@ int net_peer_keys_read(const char *path, uint32_t id, uint32_t node_count, net_p
     }
     if (st.st_size <= 0 || (uint64_t)st.st_size >= NET_PEER_KEY_FILE_BYTES_MAX) {
         close(fd);
-        return ballot_fail(BALLOT_EINVAL, msg, msg_bytes, "%s: empty or larger than %u bytes",
-                           path, NET_PEER_KEY_FILE_BYTES_MAX);
+        return ballot_fail(BALLOT_EINVAL, msg, msg_bytes, "%s: empty or larger than %u bytes", path,
+                           NET_PEER_KEY_FILE_BYTES_MAX);
     }
     char text[NET_PEER_KEY_FILE_BYTES_MAX];
     ssize_t n = read(fd, text, sizeof(text) - 1);

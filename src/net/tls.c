@@ -81,7 +81,8 @@ static SSL_SESSION *tls_psk_session(SSL *ssl, const uint8_t *key)
     static const unsigned char aes128gcmsha256[] = {0x13, 0x01};
     const SSL_CIPHER *cipher = SSL_CIPHER_find(ssl, aes128gcmsha256);
     SSL_SESSION *sess = SSL_SESSION_new();
-    if (cipher == NULL || sess == NULL || !SSL_SESSION_set1_master_key(sess, key, NET_PEER_KEY_BYTES) ||
+    if (cipher == NULL || sess == NULL ||
+        !SSL_SESSION_set1_master_key(sess, key, NET_PEER_KEY_BYTES) ||
         !SSL_SESSION_set_cipher(sess, cipher) ||
         !SSL_SESSION_set_protocol_version(sess, TLS1_3_VERSION) ||
         !SSL_SESSION_set1_id_context(sess, tls_sid_ctx, sizeof(tls_sid_ctx) - 1)) {
