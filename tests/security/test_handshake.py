@@ -63,6 +63,8 @@ def run(cluster):
         still_agreeing(cluster, [1, 2, 3], "bounds-%d" % node)
     f = info(cluster.client_ports[leader], cluster.client_ssl)
     check(f["peers_up"] == "2", "peers still up: %r" % f["peers_up"])
+    check(int(f["handshakes_expired"]) >= 2, "deadlines counted: %r" % f["handshakes_expired"])
+    check(int(f["handshakes_refused_full"]) >= 2, "caps counted: %r" % f["handshakes_refused_full"])
     codes = cluster.stop_all()
     check(all(code == 0 for code in codes.values()), "SIGTERM exit codes %r" % codes)
 
