@@ -173,11 +173,25 @@ if [[ " $only " == *" trace "* ]]; then
 fi
 
 if [[ " $only " == *" tls "* ]]; then
-  for mode in insecure psk; do
-    peer_mode="$mode"
-    fresh_cluster
-    L=$(leader)
-    run_bench "SET -c 64, peers $mode" -p "$(client_port "$L")" -t set -n 200000 -c 64
-    run_bench "SET -c 1, peers $mode" -p "$(client_port "$L")" -t set -n 5000 -c 1
+  # Peer TLS on (pairwise keys) and off (--peer-insecure), alternating on fresh clusters so
+  # that load from other work on the machine falls on both alike; TLS_ROUNDS rounds each.
+  # Also the CPU time all three nodes spent per request (utime + stime from /proc), which
+  # other load does not move as much as throughput.
+  cpu_ticks() { local t=0; for id in "${!pids[@]}"; do
+      t=$((t + $(awk '{ print $14 + $15 }' "/proc/${pids[$id]}/stat"))); done; echo "$t"; }
+  hz=$(getconf CLK_TCK)
+  for round in $(seq 1 "${TLS_ROUNDS:-3}"); do
+    for mode in insecure psk; do
+      peer_mode="$mode"
+      fresh_cluster
+      L=$(leader); LP=$(client_port "$L")
+      t0=$(cpu_ticks)
+      run_bench "r$round SET -c 64, peers $mode" -p "$LP" -t set -n 100000 -c 64
+      t1=$(cpu_ticks)
+      run_bench "r$round SET -c 1, peers $mode" -p "$LP" -t set -n 3000 -c 1
+      awk -v a="$t0" -v b="$t1" -v hz="$hz" -v m="$mode" -v r="$round" 'BEGIN {
+        printf "%-34s %10.1f us of CPU per SET (3 nodes, -c 64 run)\n", "r" r " CPU, peers " m,
+               (b - a) * 1e6 / hz / 100000 }'
+    done
   done
 fi

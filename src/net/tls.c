@@ -424,11 +424,12 @@ static bool tls_check_peer(net_conn_t *conn)
     return true;
 }
 
+/* Called from I/O callbacks and the flush, which run before the loop's check phase: listing
+ * the connection is enough for its output to go out in this iteration. */
 static void tls_output_waiting(net_conn_t *conn)
 {
     if (BIO_ctrl_pending(conn->tls->wbio) > 0 || conn->write_len > 0) {
         net_conn_mark_dirty(conn);
-        net_loop_kick(conn->loop);
     }
 }
 

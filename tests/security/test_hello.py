@@ -20,6 +20,8 @@ def send_hello(cluster, node, claim, wait=True):
 def run(cluster):
     cluster.start_all()
     leader = cluster.leader()
+    check("--peer-insecure: peer links are plain TCP" in cluster.log_text(1),
+          "running without peer authentication logs a warning at start")
     victim = leader % 3 + 1
     # A HELLO claiming a node with a live link: refused, the link stays.
     down = log_count(cluster, leader, "peer n%d down" % victim)

@@ -128,6 +128,16 @@ def run(cluster):
     check(out.returncode == 2 and b"--peer-key-file" in out.stderr and
           b"--peer-insecure" in out.stderr, "no peer auth refused: %r" % out.stderr)
 
+    # Incomplete or conflicting TLS flags are startup errors naming them.
+    base = cluster.args(3)[:-2]
+    for extra, needle in [
+            (["--peer-cert", loose], b"needs all of --peer-cert, --peer-key and --peer-ca"),
+            (["--peer-key-file", loose, "--peer-insecure"], b"choose one of"),
+            (["--peer-insecure", "--client-tls-cert", loose], b"needs both"),
+            (["--peer-insecure", "--client-tls-ca", loose], b"--client-tls-ca needs")]:
+        out = subprocess.run(base + extra, capture_output=True, timeout=10 * SLOW)
+        check(out.returncode == 2 and needle in out.stderr, "%r: %r" % (extra, out.stderr))
+
     # The real node 3 comes back and catches up.
     cluster.start(3)
     still_agreeing(cluster, [1, 2, 3], "healed")
