@@ -110,8 +110,7 @@ static void bad_files_refused(void **state)
                    "not another node");
     expect_refused("ballot-peer-keys 1\nnode 1\nnodes 3\npair 2 0011\npair 3 " HEX64 "\n", 0600,
                    "hexadecimal");
-    expect_refused("ballot-peer-keys 1\nnode 1\nnodes 3\npair 2 " HEX64 "x\n", 0600,
-                   "hexadecimal");
+    expect_refused("ballot-peer-keys 1\nnode 1\nnodes 3\npair 2 " HEX64 "x\n", 0600, "hexadecimal");
     expect_refused("ballot-peer-keys 1\nnode 1\npair 2 " HEX64 "\npair 3 " HEX64 "\n", 0600,
                    "incomplete");
     expect_refused("ballot-peer-keys 1\nnode 1\nnodes 3\nextra\n", 0600, "unexpected line");
