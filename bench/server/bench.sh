@@ -22,7 +22,7 @@ peer_mode="${BENCH_PEER:-psk}"
 port0="${BENCH_PORT:-16381}"
 trials="${FAILOVER_TRIALS:-20}"
 rss_keys="${RSS_KEYS:-1000000}"
-for tool in "$ballotd" "$probe" "$(command -v redis-benchmark)" "$(command -v redis-cli)"; do
+for tool in "$ballotd" "$probe" "$build/ballot-bench-tls" "$(command -v redis-benchmark)" "$(command -v redis-cli)"; do
   [ -x "$tool" ] || { echo "bench.sh: missing $tool (build first; apt-get install redis-tools)" >&2; exit 1; }
 done
 
@@ -180,6 +180,9 @@ if [[ " $only " == *" tls "* ]]; then
   cpu_ticks() { local t=0; for id in "${!pids[@]}"; do
       t=$((t + $(awk '{ print $14 + $15 }' "/proc/${pids[$id]}/stat"))); done; echo "$t"; }
   hz=$(getconf CLK_TCK)
+  # One peer round trip on its own (src/net's connections, 200-byte messages): what TLS adds
+  # to the latency of a replicated write, without the disk and other load's noise.
+  "$build/ballot-bench-tls" "$((port0 + 10))" 20000
   for round in $(seq 1 "${TLS_ROUNDS:-3}"); do
     for mode in insecure psk; do
       peer_mode="$mode"
