@@ -42,10 +42,25 @@ stop_all() {
 }
 trap stop_all INT TERM
 
+# The cluster is founded once: on the first start (no $data yet) every node bootstraps with
+# a random cluster id kept in $data/cluster-id. Later starts find their data; a node whose
+# directory was emptied meanwhile rejoins instead of voting with its promises forgotten.
+bootstrap=()
+mkdir -p "$data"
+if [ ! -f "$data/cluster-id" ] && [ -d "$data/node1" ]; then
+  echo 1 > "$data/cluster-id" # made by an earlier run.sh, which always used cluster id 1
+elif [ ! -f "$data/cluster-id" ]; then
+  echo $(( $(od -An -N4 -tu4 /dev/urandom | tr -d " ") + 1 )) > "$data/cluster-id.tmp"
+  mv "$data/cluster-id.tmp" "$data/cluster-id"
+  bootstrap=(--bootstrap)
+  echo "run.sh: founding a new cluster (id $(cat "$data/cluster-id")) in $data" >&2
+fi
+cluster_id="$(cat "$data/cluster-id")"
+
 for id in 1 2 3; do
   mkdir -p "$data/node$id"
   # shellcheck disable=SC2086
-  "$ballotd" --id "$id" --cluster-id 1 --data-dir "$data/node$id" \
+  "$ballotd" --id "$id" --cluster-id "$cluster_id" --data-dir "$data/node$id" "${bootstrap[@]}" \
     --client "127.0.0.1:638$id" --peers "$peers" --peer-clients "$clients" \
     --peer-key-file "$keys/node$id.key" \
     ${BALLOT_RUN_ARGS:-} > >(trap '' INT TERM; exec sed -u "s/^/[n$id] /") 2>&1 &

@@ -41,7 +41,7 @@ start_node() { # id [extra flags...]
   local trace=()
   [ "${BENCH_TRACE:-0}" = 1 ] && trace=(--trace "$work/node$id.trace")
   "$ballotd" --id "$id" --data-dir "$work/node$id" --client "127.0.0.1:$(client_port "$id")" \
-    --peers "$peers" --cluster-id 77 "${trace[@]}" $(peer_args "$id") "$@" \
+    --peers "$peers" --cluster-id 77 --bootstrap "${trace[@]}" $(peer_args "$id") "$@" \
     >>"$work/node$id.log" 2>&1 &
   pids[$id]=$!
   disown "${pids[$id]}" # no job notices when the failover trials kill -9 it

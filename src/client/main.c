@@ -1,12 +1,14 @@
 /* ballot: the operator's tool for a Ballot cluster.
  *
- *   ballot [--cluster HOST:PORT,...] [--timeout MS] COMMAND [ARGS...]
+ *   ballot [--cluster HOST:PORT,...] [--timeout MS] [--user NAME] [--pass PASSWORD]
+ *          COMMAND [ARGS...]
  *     get KEY | set KEY VALUE | del KEY... | exists KEY... | incr KEY
  *     cas KEY EXPECTED NEW       1 when swapped, 0 when the value differs
  *     status                     every node: role, ballot, leader, commit/applied, lag, lease
  *     transfer-leader N          the leader hands over to node N
  *     trace [OPTIONS] FILES...   merge node traces, generation by generation
  *     keygen --nodes N --out DIR  peer key files for a new cluster (keygen.c)
+ *     passwd                     a password (stdin) as the users file's #<sha256>
  *
  * Key-value commands go to the first node of --cluster that answers; any node works, since
  * followers forward to the leader. */
@@ -16,9 +18,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
 #include "client/ballot_client.h"
 #include "client/keygen.h"
 #include "core/msg.h"
+#include "server/acl.h"
 #include "trace/trace.h"
 
 #define CLI_DEFAULT_CLUSTER    "127.0.0.1:6381,127.0.0.1:6382,127.0.0.1:6383"
@@ -37,27 +42,35 @@ typedef struct cli {
     char nodes[CLI_NODES_MAX][CLI_ADDRESS_BYTES];
     uint32_t node_count;
     uint32_t timeout_ms;
+    const char *user;     /* --user or $BALLOT_USER; NULL: `default` */
+    const char *password; /* --pass or $BALLOT_PASSWORD; NULL: no AUTH */
 } cli_t;
 
 static void cli_usage(FILE *out)
 {
-    fprintf(out,
-            "usage: ballot [--cluster HOST:PORT,...] [--timeout MS] COMMAND [ARGS...]\n"
-            "\n"
-            "  get KEY                  print the value (linearizable read)\n"
-            "  set KEY VALUE            store a value\n"
-            "  del KEY...               remove keys; prints how many existed\n"
-            "  exists KEY...            how many of the keys exist\n"
-            "  incr KEY                 add one to an integer value\n"
-            "  cas KEY EXPECTED NEW     set NEW if the value is EXPECTED; prints 1 or 0\n"
-            "  status                   role, ballot, leader, commit/applied index, lag and\n"
-            "                           lease of every node\n"
-            "  transfer-leader N        ask the leader to hand leadership to node N\n"
-            "  trace [OPTIONS] FILES... merge ballotd --trace files (ballot trace --help)\n"
-            "  keygen --nodes N --out DIR  write peer key files DIR/node1.key..nodeN.key\n"
-            "\n"
-            "--cluster defaults to $BALLOT_CLUSTER, else %s\n",
-            CLI_DEFAULT_CLUSTER);
+    fprintf(
+        out,
+        "usage: ballot [--cluster HOST:PORT,...] [--timeout MS] [--user NAME] [--pass PASSWORD]\n"
+        "              COMMAND [ARGS...]\n"
+        "\n"
+        "  get KEY                  print the value (linearizable read)\n"
+        "  set KEY VALUE            store a value\n"
+        "  del KEY...               remove keys; prints how many existed\n"
+        "  exists KEY...            how many of the keys exist\n"
+        "  incr KEY                 add one to an integer value\n"
+        "  cas KEY EXPECTED NEW     set NEW if the value is EXPECTED; prints 1 or 0\n"
+        "  status                   role, ballot, leader, commit/applied index, lag and\n"
+        "                           lease of every node\n"
+        "  transfer-leader N        ask the leader to hand leadership to node N\n"
+        "  trace [OPTIONS] FILES... merge ballotd --trace files (ballot trace --help)\n"
+        "  keygen --nodes N --out DIR  write peer key files DIR/node1.key..nodeN.key\n"
+        "  passwd                   read a password on stdin, print the '#<sha256>' rule\n"
+        "                           for the users file (docs/security.md)\n"
+        "\n"
+        "--cluster defaults to $BALLOT_CLUSTER, else %s\n"
+        "--user and --pass default to $BALLOT_USER and $BALLOT_PASSWORD; with a password\n"
+        "every connection starts with AUTH. `status` needs INFO (+info or +@admin).\n",
+        CLI_DEFAULT_CLUSTER);
 }
 
 static uint64_t cli_now_ms(void)
@@ -99,6 +112,22 @@ static int cli_ask(const cli_t *cli, const char *address, uint32_t argc, const c
     ballot_client_t *client = NULL;
     if (ballot_client_connect(address, cli->timeout_ms, &client, err, err_bytes) != 0) {
         return -1;
+    }
+    if (cli->password != NULL) {
+        const char *auth[] = {"AUTH", cli->user != NULL ? cli->user : "default", cli->password};
+        int rc = ballot_client_command(client, 3, auth, NULL, reply, err, err_bytes);
+        if (rc == 0 && reply->type != BALLOT_REPLY_STATUS) {
+            /* The AUTH refusal is the answer (WRONGPASS). */
+            ballot_client_close(client);
+            return 0;
+        }
+        if (rc == 0) {
+            ballot_reply_free(reply);
+        }
+        if (rc != 0) {
+            ballot_client_close(client);
+            return rc;
+        }
     }
     int rc = ballot_client_command(client, argc, argv, NULL, reply, err, err_bytes);
     ballot_client_close(client);
@@ -329,15 +358,47 @@ static int cli_run(cli_t *cli, int argc, char **argv)
     return CLI_EXIT_USAGE;
 }
 
+/* ballot passwd: one password on stdin (up to the first newline) as the users file's
+ * '#<sha256>' rule; the plaintext is wiped from memory once hashed. */
+static int cli_passwd(void)
+{
+    char line[1024];
+    if (fgets(line, sizeof(line), stdin) == NULL) {
+        fprintf(stderr, "ballot passwd: no password on stdin\n");
+        return CLI_EXIT_USAGE;
+    }
+    size_t n = strcspn(line, "\r\n");
+    if (n == sizeof(line) - 1) {
+        OPENSSL_cleanse(line, sizeof(line));
+        fprintf(stderr, "ballot passwd: password longer than %zu bytes\n", sizeof(line) - 2);
+        return CLI_EXIT_USAGE;
+    }
+    char hex[2 * ACL_HASH_BYTES + 1];
+    acl_hash_hex(line, n, hex);
+    OPENSSL_cleanse(line, sizeof(line));
+    if (n == 0) {
+        fprintf(stderr, "ballot passwd: empty password\n");
+        return CLI_EXIT_USAGE;
+    }
+    printf("#%s\n", hex);
+    return CLI_EXIT_OK;
+}
+
 int main(int argc, char **argv)
 {
-    cli_t cli = {.timeout_ms = CLI_TIMEOUT_MS_DEFAULT};
+    cli_t cli = {.timeout_ms = CLI_TIMEOUT_MS_DEFAULT,
+                 .user = getenv("BALLOT_USER"),
+                 .password = getenv("BALLOT_PASSWORD")};
     const char *cluster = getenv("BALLOT_CLUSTER");
     int i = 1;
     for (; i < argc && strncmp(argv[i], "--", 2) == 0; i++) {
         if (strcmp(argv[i], "--help") == 0) {
             cli_usage(stdout);
             return CLI_EXIT_OK;
+        } else if (strcmp(argv[i], "--user") == 0 && i + 1 < argc) {
+            cli.user = argv[++i];
+        } else if (strcmp(argv[i], "--pass") == 0 && i + 1 < argc) {
+            cli.password = argv[++i];
         } else if (strcmp(argv[i], "--cluster") == 0 && i + 1 < argc) {
             cluster = argv[++i];
         } else if (strcmp(argv[i], "--timeout") == 0 && i + 1 < argc) {
@@ -363,6 +424,13 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[i], "keygen") == 0) {
         return keygen_main(argc - i, argv + i);
+    }
+    if (strcmp(argv[i], "passwd") == 0 && i + 1 == argc) {
+        return cli_passwd();
+    }
+    if (cli.user != NULL && cli.password == NULL) {
+        fprintf(stderr, "ballot: --user needs --pass (or $BALLOT_PASSWORD)\n");
+        return CLI_EXIT_USAGE;
     }
     if (cli_set_cluster(&cli, cluster != NULL ? cluster : CLI_DEFAULT_CLUSTER) != 0) {
         return CLI_EXIT_USAGE;

@@ -250,8 +250,15 @@ void acceptor_on_accept(node_t *node, const msg_t *m)
         return;
     }
 #endif
+    if (a->slot < node->log.first_slot) {
+        /* Compacted, so chosen: silence would look like loss, and a leader that needs this
+         * node's answer for the slot would resend it forever (ballot-sim --seed 605838
+         * --snapshots). Point it at the snapshot instead (docs/core.md "Compaction"). */
+        learner_send_snapshot_pointer(node, m->from);
+        return;
+    }
     if (!log_reserve(&node->log, a->slot)) {
-        return; /* compacted (so chosen and applied) or beyond the log bound */
+        return; /* beyond the log bound: the sender retransmits once we compacted */
     }
     log_entry_t *e = log_get(&node->log, a->slot);
     if (e->chosen && !value_equal(log_chosen_value(e), &a->value)) {

@@ -291,6 +291,9 @@ void learner_advance(node_t *node);
 void learner_on_commit(node_t *node, ballot_t b, uint64_t commit, uint32_t from);
 void learner_on_learn_request(node_t *node, const msg_t *m);
 void learner_on_learn(node_t *node, const msg_t *m);
+/* Tells `to` that this node compacted everything below its log's first slot into a
+ * snapshot: a Learn with no entries and snapshot_slot set. */
+void learner_send_snapshot_pointer(node_t *node, uint32_t to);
 void learner_request(node_t *node, uint32_t to, bool force);
 void learner_note_commit(node_t *node, uint64_t commit, uint32_t holder);
 void learner_tick(node_t *node);

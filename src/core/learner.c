@@ -158,20 +158,31 @@ static bool learn_fill(const node_t *node, msg_learn_t *l, uint64_t from)
     return true;
 }
 
+void learner_send_snapshot_pointer(node_t *node, uint32_t to)
+{
+    assert(node->log.first_slot > 1);
+    msg_t r;
+    memset(&r, 0, sizeof(r));
+    r.type = MSG_LEARN;
+    r.to = to;
+    r.u.learn.ballot = node->promised;
+    r.u.learn.snapshot_slot = node->log.first_slot - 1;
+    outbox_post(node, &r, OUTBOX_NOW);
+}
+
 void learner_on_learn_request(node_t *node, const msg_t *m)
 {
     uint64_t from = m->u.learn_request.from_slot;
+    if (from < node->log.first_slot) {
+        /* Compacted: the asker needs our snapshot (DESIGN.md step 8). */
+        learner_send_snapshot_pointer(node, m->from);
+        return;
+    }
     msg_t r;
     memset(&r, 0, sizeof(r));
     r.type = MSG_LEARN;
     r.to = m->from;
     r.u.learn.ballot = node->promised;
-    if (from < node->log.first_slot) {
-        /* Compacted: the asker needs our snapshot (DESIGN.md step 8). */
-        r.u.learn.snapshot_slot = node->log.first_slot - 1;
-        outbox_post(node, &r, OUTBOX_NOW);
-        return;
-    }
     if (from > node->chosen_upto) {
         return;
     }

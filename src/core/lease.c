@@ -95,6 +95,10 @@ void lease_on_heartbeat_ack(node_t *node, const msg_t *m)
     if (node->role != ROLE_LEADER || !ballot_equal(a->ballot, node->own_ballot)) {
         return;
     }
+    /* A follower may know more chosen than its leader (learned from an earlier leader, or
+     * installed a snapshot): the leader fetches it rather than wait for slots it can no
+     * longer get accepted (docs/core.md "Compaction"). */
+    learner_note_commit(node, a->chosen_upto, m->from);
     heartbeat_sent_t *hs = &node->heartbeats[a->heartbeat_id % HEARTBEAT_HISTORY];
     if (hs->id != a->heartbeat_id || a->heartbeat_id == 0) {
         return; /* too old to count */

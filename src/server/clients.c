@@ -171,6 +171,33 @@ static const net_conn_ops_t clients_reject_ops = {
     .on_close = NULL,
 };
 
+/* Redis's protected-mode refusal (docs/security.md), with ballotd's remedies. */
+static const char clients_denied[] =
+    "-DENIED ballotd is running in protected mode because protected mode is enabled and no "
+    "password is set for the default user (no --users-file). In this mode connections are "
+    "only accepted from the loopback interface. If you want to connect from external "
+    "computers you may adopt one of the following solutions: 1) Give ballotd a users file "
+    "(--users-file FILE, see docs/security.md) so that clients must authenticate, and "
+    "restart it. 2) If you started the server manually just for testing, restart it with "
+    "the '--protected-mode no' option; MAKE SURE it is not publicly accessible from the "
+    "internet if you do so. NOTE: You only need to do one of the above things in order for "
+    "the server to start accepting connections from the outside.\r\n";
+
+static bool clients_protected_refuse(server_t *srv, net_conn_t *conn)
+{
+    if (!srv->cfg->protected_mode || !acl_default_is_open(srv->cfg->acl) ||
+        acl_addr_is_loopback(net_conn_peer_text(conn))) {
+        return false;
+    }
+    srv->stat_rejected_connections++;
+    log_debug("client %s refused: protected mode accepts only loopback clients",
+              net_conn_peer_text(conn));
+    net_conn_set_ops(conn, &clients_reject_ops, srv);
+    net_conn_write(conn, clients_denied, sizeof(clients_denied) - 1);
+    net_conn_close_after_flush(conn);
+    return true;
+}
+
 static uint64_t clients_next_id(server_t *srv)
 {
     srv->client_counter = (srv->client_counter + 1) & CLIENT_ID_COUNTER_MASK;
@@ -186,6 +213,9 @@ static void clients_on_accept(net_listener_t *listener, net_conn_t *conn, void *
     (void)listener;
     server_t *srv = user;
     static const char full[] = "-ERR max number of clients reached\r\n";
+    if (clients_protected_refuse(srv, conn)) {
+        return;
+    }
     client_t *client = NULL;
     if (!srv->stopping && srv->client_count < srv->cfg->max_clients) {
         client = calloc(1, sizeof(*client));
@@ -201,6 +231,7 @@ static void clients_on_accept(net_listener_t *listener, net_conn_t *conn, void *
     client->conn = conn;
     client->client_id = clients_next_id(srv);
     client->connected_ms = server_now_ms();
+    client->user = acl_initial_user(srv->cfg->acl);
     resp_parser_init(&client->parser, NULL);
     if (!idmap_put(&srv->client_map, client->client_id, (uint64_t)(uintptr_t)client)) {
         resp_parser_free(&client->parser);
@@ -220,9 +251,18 @@ static void clients_on_accept(net_listener_t *listener, net_conn_t *conn, void *
 
 int clients_listen(server_t *srv, char *msg, size_t msg_bytes)
 {
+    const server_config_t *cfg = srv->cfg;
+    if (cfg->users_file[0] != '\0') {
+        log_info("%u client user(s) from %s; %s", acl_user_count(cfg->acl), cfg->users_file,
+                 acl_default_is_open(cfg->acl) ? "`default` needs no password"
+                                               : "clients must AUTH");
+    }
+    if (!cfg->protected_mode && acl_default_is_open(cfg->acl)) {
+        log_warn("protected mode is off and the default user needs no password: any client "
+                 "that reaches the RESP port may run every command it allows");
+    }
     net_conn_limits_t limits = {.read_bytes_max = SERVER_RESP_READ_BYTES_MAX,
                                 .write_bytes_max = srv->cfg->client_output_bytes_max};
-    const server_config_t *cfg = srv->cfg;
     if (cfg->client_tls_cert[0] != '\0') {
         int rc = net_tls_server(cfg->client_tls_cert, cfg->client_tls_key, cfg->client_tls_ca,
                                 &srv->client_tls, msg, msg_bytes);

@@ -8,6 +8,9 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
+#include "server/acl.h"
 #include "server/log.h"
 #include "server/server_internal.h"
 
@@ -156,21 +159,127 @@ static void cmd_time(client_t *client, const command_args_t *args)
     client_reply_now(client, out);
 }
 
-static void cmd_auth(client_t *client, const command_args_t *args)
+/* The plaintext password a client sent: wiped in the parser's buffer once hashed. */
+static uint8_t *args_mutable(const command_args_t *args, uint32_t i)
 {
-    (void)args;
-    client_reply_error(client, "ERR AUTH <password> called without any password configured "
-                               "for the default user. Are you sure your configuration is "
-                               "correct?");
+    return (uint8_t *)(uintptr_t)args->argv[i];
 }
 
+/* Authenticates as `name`; wipes the password argument either way. */
+static bool commands_login(client_t *client, const command_args_t *args, const uint8_t *name,
+                           uint32_t name_size, uint32_t password_arg)
+{
+    server_t *srv = client->srv;
+    const acl_user_t *user = acl_find_user(srv->cfg->acl, name, name_size);
+    if (!acl_authenticate(user, args_mutable(args, password_arg), args->len[password_arg])) {
+        srv->stat_auth_failures++;
+        log_debug("client %s: authentication as '%.*s' failed", net_conn_peer_text(client->conn),
+                  (int)(name_size < ACL_NAME_BYTES_MAX ? name_size : ACL_NAME_BYTES_MAX),
+                  (const char *)name);
+        return false;
+    }
+    client->user = user;
+    return true;
+}
+
+static void reply_wrongpass(client_t *client)
+{
+    client_reply_error(client, "WRONGPASS invalid username-password pair or user is disabled.");
+}
+
+static bool commands_default_nopass(const server_t *srv)
+{
+    const acl_user_t *d = acl_find_user(srv->cfg->acl, (const uint8_t *)"default", 7);
+    return d != NULL && d->nopass;
+}
+
+/* AUTH password (the `default` user) or AUTH user password. */
+static void cmd_auth(client_t *client, const command_args_t *args)
+{
+    if (args->argc > 3) {
+        OPENSSL_cleanse(args_mutable(args, args->argc - 1), args->len[args->argc - 1]);
+        client_reply_error(client, "ERR syntax error");
+        return;
+    }
+    if (args->argc < 2) {
+        reply_arity(client, args);
+        return;
+    }
+    if (args->argc == 2 && commands_default_nopass(client->srv)) {
+        OPENSSL_cleanse(args_mutable(args, 1), args->len[1]);
+        client_reply_error(client, "ERR AUTH <password> called without any password configured "
+                                   "for the default user. Are you sure your configuration is "
+                                   "correct?");
+        return;
+    }
+    bool ok = args->argc == 3 ? commands_login(client, args, args->argv[1], args->len[1], 2)
+                              : commands_login(client, args, (const uint8_t *)"default", 7, 1);
+    if (ok) {
+        reply_simple(client, "OK");
+    } else {
+        reply_wrongpass(client);
+    }
+}
+
+static bool client_name_valid(const uint8_t *name, uint32_t size);
+
 /* RESP3 is not spoken: HELLO 3 is refused (clients fall back to RESP2), HELLO or HELLO 2
- * answers with the server's description as Redis does. */
+ * answers with the server's description as Redis does, after its AUTH and SETNAME
+ * options. */
 static void cmd_hello(client_t *client, const command_args_t *args)
 {
+    uint32_t auth_at = 0;
+    uint32_t name_at = 0;
+    uint32_t bad_at = 0;
+    for (uint32_t i = 2; i < args->argc && bad_at == 0; i++) {
+        if (args_is(args, i, "AUTH") && i + 2 < args->argc) {
+            auth_at = i;
+            i += 2;
+        } else if (args_is(args, i, "SETNAME") && i + 1 < args->argc) {
+            name_at = i + 1;
+            i++;
+        } else {
+            bad_at = i;
+        }
+    }
     if (args->argc >= 2 && !args_is(args, 1, "2")) {
-        client_reply_error(client, "NOPROTO sorry, this protocol version is not supported");
+        bad_at = 1;
+    }
+    if (bad_at != 0) {
+        if (auth_at != 0) {
+            OPENSSL_cleanse(args_mutable(args, auth_at + 2), args->len[auth_at + 2]);
+        }
+        if (bad_at == 1) {
+            client_reply_error(client, "NOPROTO sorry, this protocol version is not supported.");
+        } else {
+            client_reply_error(client, "ERR Syntax error in HELLO option '%.*s'",
+                               (int)(args->len[bad_at] < COMMAND_NAME_BYTES_MAX
+                                         ? args->len[bad_at]
+                                         : COMMAND_NAME_BYTES_MAX),
+                               (const char *)args->argv[bad_at]);
+        }
         return;
+    }
+    if (auth_at != 0 && !commands_login(client, args, args->argv[auth_at + 1],
+                                        args->len[auth_at + 1], auth_at + 2)) {
+        reply_wrongpass(client);
+        return;
+    }
+    if (client->user == NULL) {
+        client_reply_error(client, "NOAUTH HELLO must be called with the client already "
+                                   "authenticated, otherwise the HELLO <proto> AUTH <user> "
+                                   "<pass> option can be used to authenticate the client and "
+                                   "select the RESP protocol version at the same time");
+        return;
+    }
+    if (name_at != 0) {
+        if (!client_name_valid(args->argv[name_at], args->len[name_at])) {
+            client_reply_error(client, "ERR Client names cannot contain spaces, newlines or "
+                                       "special characters.");
+            return;
+        }
+        memcpy(client->name, args->argv[name_at], args->len[name_at]);
+        client->name[args->len[name_at]] = '\0';
     }
     wire_buf_t *out = server_scratch(client->srv);
     resp_reply_array_header(out, 14);
@@ -191,6 +300,80 @@ static void cmd_hello(client_t *client, const command_args_t *args)
     client_reply_now(client, out);
 }
 
+/* ACL WHOAMI, USERS, LIST, CAT: the users are read from --users-file at start and never
+ * change while ballotd runs. */
+static void cmd_acl(client_t *client, const command_args_t *args)
+{
+    const acl_t *acl = client->srv->cfg->acl;
+    wire_buf_t *out = server_scratch(client->srv);
+    if (args_is(args, 1, "WHOAMI") && args->argc == 2) {
+        reply_bulk(client, client->user->name, strlen(client->user->name));
+    } else if (args_is(args, 1, "USERS") && args->argc == 2) {
+        resp_reply_array_header(out, acl_user_count(acl));
+        for (uint32_t i = 0; i < acl_user_count(acl); i++) {
+            const char *name = acl_user_at(acl, i)->name;
+            resp_reply_bulk(out, name, strlen(name));
+        }
+        client_reply_now(client, out);
+    } else if (args_is(args, 1, "LIST") && args->argc == 2) {
+        resp_reply_array_header(out, acl_user_count(acl));
+        for (uint32_t i = 0; i < acl_user_count(acl); i++) {
+            char line[ACL_RULES_BYTES_MAX * 2 + ACL_PATTERNS_MAX * ACL_PATTERN_BYTES_MAX];
+            acl_user_describe(acl_user_at(acl, i), line, sizeof(line));
+            resp_reply_bulk(out, line, strlen(line));
+        }
+        client_reply_now(client, out);
+    } else if (args_is(args, 1, "CAT") && args->argc == 2) {
+        resp_reply_array_header(out, acl_category_count());
+        for (uint32_t i = 0; i < acl_category_count(); i++) {
+            resp_reply_bulk(out, acl_category_name(i), strlen(acl_category_name(i)));
+        }
+        client_reply_now(client, out);
+    } else if (args_is(args, 1, "CAT") && args->argc == 3) {
+        uint32_t bit = acl_category_find(args->argv[2], args->len[2]);
+        if (bit == 0) {
+            client_reply_error(client, "ERR Unknown category '%.*s'",
+                               (int)(args->len[2] < 128u ? args->len[2] : 128u),
+                               (const char *)args->argv[2]);
+            return;
+        }
+        int64_t count = 0;
+        char name[ACL_COMMAND_NAME_BYTES];
+        for (uint32_t i = 0; i < acl_command_count(); i++) {
+            bool listed = (acl_command_categories(i) & bit) != 0 &&
+                          strchr(acl_command_name(i, name, sizeof(name)), '*') == NULL;
+            count += listed ? 1 : 0;
+        }
+        resp_reply_array_header(out, count);
+        for (uint32_t i = 0; i < acl_command_count(); i++) {
+            if ((acl_command_categories(i) & bit) != 0 &&
+                strchr(acl_command_name(i, name, sizeof(name)), '*') == NULL) {
+                resp_reply_bulk(out, name, strlen(name));
+            }
+        }
+        client_reply_now(client, out);
+    } else if (args_is(args, 1, "SETUSER") || args_is(args, 1, "DELUSER") ||
+               args_is(args, 1, "LOAD") || args_is(args, 1, "SAVE") ||
+               args_is(args, 1, "GETUSER") || args_is(args, 1, "GENPASS") ||
+               args_is(args, 1, "LOG") || args_is(args, 1, "DRYRUN")) {
+        client_reply_error(client,
+                           "ERR ACL %.*s is not supported by ballotd: users come from "
+                           "--users-file, read at start (docs/security.md)",
+                           (int)args->len[1], (const char *)args->argv[1]);
+    } else if (args->argc >= 2 && (args_is(args, 1, "WHOAMI") || args_is(args, 1, "USERS") ||
+                                   args_is(args, 1, "LIST") || args_is(args, 1, "CAT"))) {
+        client_reply_error(client, "ERR wrong number of arguments for 'acl|%.*s' command",
+                           (int)args->len[1], (const char *)args->argv[1]);
+    } else if (args->argc < 2) {
+        reply_arity(client, args);
+    } else {
+        client_reply_error(
+            client, "ERR unknown subcommand '%.*s'. Try ACL HELP.",
+            (int)(args->len[1] < COMMAND_NAME_BYTES_MAX ? args->len[1] : COMMAND_NAME_BYTES_MAX),
+            (const char *)args->argv[1]);
+    }
+}
+
 static bool client_name_valid(const uint8_t *name, uint32_t size)
 {
     if (size >= CLIENT_NAME_BYTES_MAX) {
@@ -208,13 +391,87 @@ static void client_describe(client_t *client, wire_buf_t *out)
 {
     char line[CLIENT_NAME_BYTES_MAX + 256];
     uint64_t age_s = (server_now_ms() - client->connected_ms) / 1000u;
-    int n = snprintf(
-        line, sizeof(line), "id=%llu addr=%s name=%s age=%llu cmd-pipeline=%u readonly=%d\n",
-        (unsigned long long)client->client_id, net_conn_peer_text(client->conn), client->name,
-        (unsigned long long)age_s, client->count, client->stale_reads ? 1 : 0);
+    int n = snprintf(line, sizeof(line),
+                     "id=%llu addr=%s name=%s age=%llu cmd-pipeline=%u readonly=%d user=%s\n",
+                     (unsigned long long)client->client_id, net_conn_peer_text(client->conn),
+                     client->name, (unsigned long long)age_s, client->count,
+                     client->stale_reads ? 1 : 0, client->user != NULL ? client->user->name : "");
     if (n > 0) {
         wire_buf_append(out, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
     }
+}
+
+static bool args_text_is(const command_args_t *args, uint32_t i, const char *text)
+{
+    size_t n = strlen(text);
+    return args->len[i] == n && memcmp(args->argv[i], text, n) == 0;
+}
+
+/* Closes a client: at once, or after this reply when it is the one asking. */
+static void client_kill_one(client_t *client, client_t *victim)
+{
+    log_info("client %s killed by %s (CLIENT KILL)", net_conn_peer_text(victim->conn),
+             net_conn_peer_text(client->conn));
+    if (victim == client) {
+        client->quitting = true;
+    } else {
+        net_conn_close(victim->conn);
+    }
+}
+
+/* CLIENT KILL addr, or CLIENT KILL [ID id] [ADDR addr] [USER name] [SKIPME yes|no]. */
+static void client_kill(client_t *client, const command_args_t *args)
+{
+    if (args->argc == 3) {
+        for (client_t *c = client->srv->clients; c != NULL; c = c->next) {
+            if (!net_conn_closing(c->conn) && args_text_is(args, 2, net_conn_peer_text(c->conn))) {
+                client_kill_one(client, c);
+                reply_simple(client, "OK");
+                client_drain(client);
+                return;
+            }
+        }
+        client_reply_error(client, "ERR No such client");
+        return;
+    }
+    uint32_t id_at = 0;
+    uint32_t addr_at = 0;
+    uint32_t user_at = 0;
+    bool skipme = true;
+    for (uint32_t i = 2; i < args->argc; i += 2) {
+        if (i + 1 >= args->argc) {
+            client_reply_error(client, "ERR syntax error");
+            return;
+        }
+        if (args_is(args, i, "ID")) {
+            id_at = i + 1;
+        } else if (args_is(args, i, "ADDR")) {
+            addr_at = i + 1;
+        } else if (args_is(args, i, "USER")) {
+            user_at = i + 1;
+        } else if (args_is(args, i, "SKIPME") &&
+                   (args_is(args, i + 1, "yes") || args_is(args, i + 1, "no"))) {
+            skipme = args_is(args, i + 1, "yes");
+        } else {
+            client_reply_error(client, "ERR syntax error");
+            return;
+        }
+    }
+    int64_t killed = 0;
+    for (client_t *c = client->srv->clients; c != NULL; c = c->next) {
+        char id[24];
+        snprintf(id, sizeof(id), "%llu", (unsigned long long)c->client_id);
+        if (net_conn_closing(c->conn) || (skipme && c == client) ||
+            (id_at != 0 && !args_text_is(args, id_at, id)) ||
+            (addr_at != 0 && !args_text_is(args, addr_at, net_conn_peer_text(c->conn))) ||
+            (user_at != 0 && (c->user == NULL || !args_text_is(args, user_at, c->user->name)))) {
+            continue;
+        }
+        client_kill_one(client, c);
+        killed++;
+    }
+    reply_integer(client, killed);
+    client_drain(client);
 }
 
 static void cmd_client(client_t *client, const command_args_t *args)
@@ -256,6 +513,8 @@ static void cmd_client(client_t *client, const command_args_t *args)
         }
         reply_bulk(client, text.bytes, text.size);
         wire_buf_free(&text);
+    } else if (args_is(args, 1, "KILL") && args->argc >= 3) {
+        client_kill(client, args);
     } else {
         client_reply_error(
             client, "ERR unknown subcommand '%.*s'. Try CLIENT HELP.",
@@ -387,6 +646,7 @@ static const command_entry_t command_table[] = {
     {"auth", -2, "fast", 0, 0, cmd_auth},
     {"hello", -1, "fast", 0, 0, cmd_hello},
     {"ballot.transfer", 2, "admin", 0, 0, cmd_transfer},
+    {"acl", -2, "admin", 0, 0, cmd_acl},
 };
 #define COMMAND_TABLE_COUNT (sizeof(command_table) / sizeof(command_table[0]))
 
@@ -498,12 +758,81 @@ static void cmd_data(client_t *client, const command_args_t *args)
     }
 }
 
+/* The command's name for NOPERM: "set", or "client|list" with the subcommand as sent
+ * (printable characters only, bounded). */
+static const char *commands_acl_name(const command_entry_t *e, int id, const command_args_t *args,
+                                     char *buf, size_t buf_bytes)
+{
+    acl_command_name((uint32_t)id, buf, buf_bytes);
+    char *bar = strchr(buf, '|');
+    if (bar == NULL || args->argc < 2) {
+        snprintf(buf, buf_bytes, "%s", e->name);
+        return buf;
+    }
+    size_t at = (size_t)(bar - buf) + 1;
+    for (uint32_t i = 0; i < args->len[1] && at + 1 < buf_bytes; i++) {
+        uint8_t c = args->argv[1][i];
+        c = (c >= 'A' && c <= 'Z') ? (uint8_t)(c - 'A' + 'a') : c;
+        buf[at++] = (c > ' ' && c <= '~' && c != '\'') ? (char)c : '?';
+    }
+    buf[at] = '\0';
+    return buf;
+}
+
+/* The client's user may run this command on these keys; otherwise answers NOPERM. Keys are
+ * the arguments COMMAND reports as keys (first_key..last_key). */
+static bool commands_permitted(client_t *client, const command_entry_t *e,
+                               const command_args_t *args)
+{
+    const acl_user_t *user = client->user;
+    bool sub = args->argc >= 2;
+    int id = acl_command_lookup(args->argv[0], args->len[0], sub ? args->argv[1] : NULL,
+                                sub ? args->len[1] : 0);
+    if (!acl_user_may_run(user, id)) {
+        char name[ACL_COMMAND_NAME_BYTES];
+        client->srv->stat_denied_commands++;
+        if (id < 0) {
+            snprintf(name, sizeof(name), "%s", e->name);
+        } else {
+            commands_acl_name(e, id, args, name, sizeof(name));
+        }
+        client_reply_error(client, "NOPERM User %s has no permissions to run the '%s' command",
+                           user->name, name);
+        return false;
+    }
+    if (e->first_key <= 0 || args->argc < 2) {
+        return true;
+    }
+    uint32_t last = e->last_key < 0 ? args->argc - 1 : (uint32_t)e->last_key;
+    for (uint32_t i = (uint32_t)e->first_key; i <= last && i < args->argc; i++) {
+        if (!acl_user_may_access(user, args->argv[i], args->len[i])) {
+            client->srv->stat_denied_commands++;
+            client_reply_error(client, "NOPERM No permissions to access a key");
+            return false;
+        }
+    }
+    return true;
+}
+
 void commands_dispatch(client_t *client, uint32_t argc, const uint8_t *const *argv,
                        const uint32_t *argv_len)
 {
     command_args_t args = {.argc = argc, .argv = argv, .len = argv_len};
     client->srv->stat_commands++;
     const command_entry_t *e = command_find(argv[0], argv_len[0]);
+    /* Before AUTH only AUTH, HELLO and QUIT, as in Redis; these three are not subject to
+     * the user's command rules either (a client can always switch user or leave). */
+    bool no_auth = e != NULL && (e->fn == cmd_auth || e->fn == cmd_hello || e->fn == cmd_quit);
+    if (!no_auth) {
+        if (client->user == NULL) {
+            client_reply_error(client, "NOAUTH Authentication required.");
+            return;
+        }
+        if (e != NULL && !acl_user_unrestricted(client->user) &&
+            !commands_permitted(client, e, &args)) {
+            return;
+        }
+    }
     if (e != NULL && e->fn != NULL) {
         e->fn(client, &args);
         return;

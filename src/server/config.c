@@ -22,6 +22,7 @@ typedef enum opt_kind {
     OPT_CONFIG = 10,
     OPT_HELP = 11,
     OPT_VERSION = 12,
+    OPT_YESNO = 13, /* a flag that takes a value: --protected-mode no */
 } opt_kind_t;
 
 typedef struct opt {
@@ -50,6 +51,8 @@ static const opt_t config_opts[] = {
      "shared by all nodes; peers with another id are refused (default 1)"},
     {"rejoin", OPT_FLAG, SC(rejoin), 0, 0, false, NULL,
      "this node's disk was lost or is corrupt: discard the WAL, rejoin safely"},
+    {"bootstrap", OPT_FLAG, SC(bootstrap), 0, 0, false, NULL,
+     "found a new cluster: an empty data dir votes at once (first start only)"},
     {"heartbeat-ms", OPT_U32, NODE(heartbeat_ms), 1, 60000, true, "MS", "leader heartbeat period"},
     {"election-timeout-min-ms", OPT_U32, NODE(election_timeout_min_ms), 1, 600000, true, "MS",
      "no leader heard this long: elect (randomized from min to max)"},
@@ -117,6 +120,11 @@ static const opt_t config_opts[] = {
      "connections in handshake per listener; more are closed on accept"},
     {"log-level", OPT_LEVEL, SC(log_level), 0, 0, false, "LEVEL",
      "error, warn, info (default) or debug"},
+    {"users-file", OPT_PATH, SC(users_file), 0, 0, false, "FILE",
+     "client users and their permissions (docs/security.md); every client must AUTH"},
+    {"protected-mode", OPT_YESNO, SC(protected_mode), 0, 0, false, "yes|no",
+     "without users (or with a `default` user without password) accept clients only from "
+     "loopback (default yes)"},
     {"trace", OPT_PATH, SC(trace_path), 0, 0, false, "FILE", "write protocol events"},
     {"config", OPT_CONFIG, 0, 0, 0, false, "FILE", "read `key = value` lines first"},
     {"help", OPT_HELP, 0, 0, 0, false, NULL, "this text"},
@@ -261,6 +269,7 @@ static config_result_t config_apply(config_parse_state_t *st, size_t index, cons
                    ? CONFIG_OK
                    : CONFIG_ERROR;
     case OPT_FLAG:
+    case OPT_YESNO:
         if (strcmp(value, "true") == 0 || strcmp(value, "yes") == 0 || strcmp(value, "1") == 0) {
             *(bool *)(base + opt->offset) = true;
         } else if (strcmp(value, "false") == 0 || strcmp(value, "no") == 0 ||
@@ -368,6 +377,7 @@ static void config_defaults(server_config_t *cfg)
     cfg->snapshot_every_slots = CONFIG_SNAPSHOT_SLOTS_DEFAULT;
     cfg->snapshot_every_bytes = CONFIG_SNAPSHOT_BYTES_DEFAULT;
     cfg->snapshot_log_keep_slots = CONFIG_SNAPSHOT_LOG_KEEP_SLOTS_DEFAULT;
+    cfg->protected_mode = true;
     cfg->handshake_timeout_ms = CONFIG_HANDSHAKE_TIMEOUT_MS_DEFAULT;
     cfg->handshake_max = CONFIG_HANDSHAKE_MAX_DEFAULT;
 }
@@ -516,6 +526,28 @@ static bool config_was_set(const config_parse_state_t *st, const char *name)
     return config_find(name, &index) != NULL && st->set[index];
 }
 
+/* The users file is read here so that a bad one stops ballotd before anything starts. */
+static bool config_load_users(server_config_t *cfg, char *err, size_t err_bytes)
+{
+    if (cfg->users_file[0] == '\0') {
+        cfg->acl = acl_open();
+        return true;
+    }
+    char msg[ACL_ERROR_BYTES + CONFIG_PATH_BYTES_MAX];
+    if (acl_load_file(cfg->users_file, &cfg->acl, msg, sizeof(msg)) != 0) {
+        cfg->acl = NULL;
+        snprintf(err, err_bytes, "--users-file: %s", msg);
+        return false;
+    }
+    return true;
+}
+
+void config_release(server_config_t *cfg)
+{
+    acl_free(cfg->acl);
+    cfg->acl = NULL;
+}
+
 static bool config_check(config_parse_state_t *st)
 {
     server_config_t *cfg = st->cfg;
@@ -531,6 +563,12 @@ static bool config_check(config_parse_state_t *st)
     }
     if (!config_was_set(st, "client")) {
         snprintf(err, err_bytes, "--client HOST:PORT is required");
+        return false;
+    }
+    if (cfg->bootstrap && cfg->rejoin) {
+        snprintf(err, err_bytes,
+                 "--bootstrap founds a new cluster and --rejoin catches up with "
+                 "an existing one: give one of them");
         return false;
     }
     if (!config_check_cluster(cfg, err, err_bytes)) {
@@ -561,7 +599,7 @@ static bool config_check(config_parse_state_t *st)
         snprintf(err, err_bytes, "key-value limits: %s", msg);
         return false;
     }
-    return true;
+    return config_load_users(cfg, err, err_bytes);
 }
 
 /* --config first, wherever it stands, so that flags override the file. */

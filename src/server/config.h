@@ -10,6 +10,7 @@
 #include "core/msg.h"
 #include "core/node.h"
 #include "net/net.h"
+#include "server/acl.h"
 #include "server/log.h"
 
 #define CONFIG_PATH_BYTES_MAX 1024u
@@ -54,6 +55,7 @@ typedef struct server_config {
     uint32_t key_bytes_max;
     uint32_t value_bytes_max;
     bool rejoin;
+    bool bootstrap; /* --bootstrap: an empty data dir is a founding member */
     log_level_t log_level;
     char trace_path[CONFIG_PATH_BYTES_MAX];
     uint32_t request_timeout_ms;
@@ -78,6 +80,9 @@ typedef struct server_config {
     char client_tls_ca[CONFIG_PATH_BYTES_MAX];
     uint32_t handshake_timeout_ms; /* TLS handshake (and HELLO, for peers) must end by then */
     uint32_t handshake_max;        /* connections in handshake per listener */
+    char users_file[CONFIG_PATH_BYTES_MAX]; /* --users-file; "" when none */
+    bool protected_mode;                    /* --protected-mode (default yes) */
+    acl_t *acl; /* the users: from --users-file, or the open `default` user */
 } server_config_t;
 
 typedef enum config_result {
@@ -92,5 +97,7 @@ typedef enum config_result {
 config_result_t config_parse(server_config_t *cfg, int argc, char **argv, char *err,
                              size_t err_bytes);
 void config_print_usage(const char *program);
+/* Frees what config_parse() loaded (the users). */
+void config_release(server_config_t *cfg);
 
 #endif

@@ -93,6 +93,14 @@ static void info_ballot(server_t *srv, wire_buf_t *out, uint64_t now)
     info_line(out, "pending_commands:%u", st.pending_commands);
     info_line(out, "in_flight_slots:%u", st.in_flight_slots);
     info_line(out, "rejoining:%d", st.rejoining ? 1 : 0);
+    info_line(out, "incarnation:%016llx", (unsigned long long)srv->identity.incarnation);
+    info_line(out, "incarnation_origin:%s", identity_origin_name(srv->identity.origin));
+    const node_config_t *nc = &srv->cfg->node;
+    info_line(out, "heartbeat_ms:%u", nc->heartbeat_ms);
+    info_line(out, "election_timeout_min_ms:%u", nc->election_timeout_min_ms);
+    info_line(out, "election_timeout_max_ms:%u", nc->election_timeout_max_ms);
+    info_line(out, "lease_ms:%u", nc->lease_ms);
+    info_line(out, "drift_ms:%u", nc->clock_drift_ms);
     info_line(out, "peers_up:%u", peers_up_count(srv));
     info_line(out, "disk_full:%d", srv->disk_full ? 1 : 0);
     info_blank(out);
@@ -118,6 +126,9 @@ static void info_stats(server_t *srv, wire_buf_t *out)
               (unsigned long long)(srv->peer_pending.expired + srv->client_pending.expired));
     info_line(out, "handshakes_refused_full:%llu",
               (unsigned long long)(srv->peer_pending.refused + srv->client_pending.refused));
+    info_line(out, "peers_refused_amnesia:%llu", (unsigned long long)srv->stat_amnesia_refused);
+    info_line(out, "acl_access_denied_auth:%llu", (unsigned long long)srv->stat_auth_failures);
+    info_line(out, "acl_access_denied_cmd:%llu", (unsigned long long)srv->stat_denied_commands);
     info_blank(out);
     info_line(out, "# Memory");
     info_line(out, "kv_memory_bytes:%llu", (unsigned long long)kv_memory_bytes(srv->kv));

@@ -9,8 +9,11 @@ int main(int argc, char **argv)
     static server_config_t cfg;
     char err[CONFIG_ERROR_BYTES];
     switch (config_parse(&cfg, argc, argv, err, sizeof(err))) {
-    case CONFIG_OK:
-        return server_run(&cfg);
+    case CONFIG_OK: {
+        int status = server_run(&cfg);
+        config_release(&cfg);
+        return status;
+    }
     case CONFIG_HELP:
         config_print_usage(argv[0]);
         return SERVER_EXIT_OK;

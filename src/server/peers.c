@@ -71,8 +71,8 @@ static void peer_update_up(server_t *srv, peer_t *peer, const char *why)
     (void)srv;
 }
 
-/* At most PEER_REFUSAL_LOGS_PER_SECOND lines a second about refused connections, so that a
- * flood of bad connections cannot flood the log. */
+/* At most PEER_REFUSAL_LOGS_PER_SECOND lines a second about connections refused before
+ * they authenticated, so that a flood of them cannot flood the log. */
 static bool peer_may_log(server_t *srv)
 {
     uint64_t second = server_now_ms() / 1000u;
@@ -130,22 +130,73 @@ static void peer_link_refuse(peer_link_t *link, const char *why)
 {
     link->srv->stat_peer_frames_refused++;
     link->refused = true;
-    if (!peer_may_log(link->srv)) {
-        net_conn_close(link->conn);
-        return;
-    }
     log_warn("peer connection %s (%s%u): refused: %s; closing it", net_conn_peer_text(link->conn),
              link->outbound ? "to n" : "from n", link->peer_id, why);
     net_conn_close(link->conn);
 }
 
+static wire_timing_t peers_timing(const server_t *srv)
+{
+    const node_config_t *n = &srv->cfg->node;
+    return (wire_timing_t){.heartbeat_ms = n->heartbeat_ms,
+                           .election_timeout_min_ms = n->election_timeout_min_ms,
+                           .election_timeout_max_ms = n->election_timeout_max_ms,
+                           .lease_ms = n->lease_ms,
+                           .clock_drift_ms = n->clock_drift_ms};
+}
+
+/* A member seen with a new incarnation: a rejoin is fine (it votes only after reading a
+ * majority's state), a founder is not: it was bootstrapped again on an empty data directory,
+ * or its directory was replaced by another copy, and it may have forgotten promises
+ * (docs/operations.md "Bootstrap and node identity"). */
+static bool peer_check_incarnation(peer_link_t *link, const wire_hello_t *hello)
+{
+    server_t *srv = link->srv;
+    uint64_t *known = &srv->peer_incarnations[hello->node_id];
+    if (*known == hello->incarnation) {
+        return true;
+    }
+    char err[WIRE_ERROR_BYTES * 3];
+    if (*known != 0 && (hello->flags & WIRE_HELLO_FOUNDER) != 0) {
+        srv->stat_amnesia_refused++;
+        snprintf(err, sizeof(err),
+                 "n%u presents a founder's incarnation %016llx, but this node last heard "
+                 "%016llx from it: its data directory was bootstrapped again or replaced by "
+                 "another copy, so it may have forgotten promises and may not vote. Empty its "
+                 "data directory and start it without --bootstrap: it then rejoins",
+                 hello->node_id, (unsigned long long)hello->incarnation,
+                 (unsigned long long)*known);
+        log_error("peer connection %s: refused: %s", net_conn_peer_text(link->conn), err);
+        link->srv->stat_peer_frames_refused++;
+        net_conn_close(link->conn);
+        return false;
+    }
+    uint64_t before = *known;
+    *known = hello->incarnation;
+    if (identity_peers_write(srv->cfg->data_dir, srv->peer_incarnations, err, sizeof(err)) !=
+        BALLOT_OK) {
+        *known = before;
+        peer_link_refuse(link, err);
+        return false;
+    }
+    log_info("peer n%u: incarnation %016llx%s", hello->node_id,
+             (unsigned long long)hello->incarnation,
+             before != 0 ? " (it rejoined with a new one)" : "");
+    return true;
+}
+
 static void peer_send_hello(peer_link_t *link, uint32_t to)
 {
     server_t *srv = link->srv;
-    wire_hello_t hello = {.version = WIRE_VERSION,
-                          .cluster_id = srv->cfg->cluster_id,
-                          .node_id = srv->cfg->id,
-                          .peer_id = to};
+    wire_hello_t hello = {
+        .version = WIRE_VERSION,
+        .cluster_id = srv->cfg->cluster_id,
+        .node_id = srv->cfg->id,
+        .peer_id = to,
+        .incarnation = srv->identity.incarnation,
+        .flags = srv->identity.origin == IDENTITY_FOUNDER ? WIRE_HELLO_FOUNDER : 0u,
+        .timing = peers_timing(srv),
+    };
     wire_buf_t *out = server_scratch(srv);
     if (wire_encode_hello(out, &hello) == BALLOT_OK) {
         net_conn_write(link->conn, out->bytes, out->size);
@@ -174,6 +225,15 @@ static void peer_on_hello(peer_link_t *link, const wire_hello_t *hello)
         snprintf(err, sizeof(err), "its credential proves node %u, its HELLO claims node %u",
                  proven, hello->node_id);
         peer_link_refuse(link, err);
+        return;
+    }
+    wire_timing_t timing = peers_timing(srv);
+    char timing_err[WIRE_TIMING_ERROR_BYTES];
+    if (wire_hello_check_timing(hello, &timing, timing_err, sizeof(timing_err)) != BALLOT_OK) {
+        peer_link_refuse(link, timing_err);
+        return;
+    }
+    if (!peer_check_incarnation(link, hello)) {
         return;
     }
     peer_t *peer = &srv->peers[hello->node_id];

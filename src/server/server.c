@@ -1,5 +1,6 @@
 /* ballotd's life: check the data directory, recover (snapshot, then WAL), listen, serve,
  * and stop cleanly on SIGTERM/SIGINT or loudly on a fatal error. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -207,12 +208,87 @@ void server_rejoin_progress(server_t *srv)
     log_info("rejoin complete: this node votes again");
 }
 
+/* Any WAL segment in dir (a node that ran before has one). */
+static bool server_dir_has_wal(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (d == NULL) {
+        return false;
+    }
+    bool found = false;
+    for (struct dirent *e = readdir(d); e != NULL && !found; e = readdir(d)) {
+        found = strncmp(e->d_name, "wal-", 4) == 0;
+    }
+    closedir(d);
+    return found;
+}
+
+static int server_write_identity(server_t *srv, identity_origin_t origin, char *msg,
+                                 size_t msg_bytes)
+{
+    const server_config_t *cfg = srv->cfg;
+    if (identity_new(&srv->identity, cfg->cluster_id, cfg->id, origin) != BALLOT_OK) {
+        snprintf(msg, msg_bytes, "no randomness for this node's incarnation id");
+        return BALLOT_EIO;
+    }
+    int rc = identity_write(cfg->data_dir, &srv->identity, msg, msg_bytes);
+    if (rc == BALLOT_OK) {
+        log_info("identity: n%u of cluster %llu, incarnation %016llx (%s)", cfg->id,
+                 (unsigned long long)cfg->cluster_id, (unsigned long long)srv->identity.incarnation,
+                 identity_origin_name(origin));
+    }
+    return rc;
+}
+
+/* Reads IDENTITY and PEERS and checks the directory belongs to this node of this cluster.
+ * *found says whether IDENTITY was there. */
+static int server_read_identity(server_t *srv, bool *found, char *msg, size_t msg_bytes)
+{
+    const server_config_t *cfg = srv->cfg;
+    int rc = identity_read(cfg->data_dir, &srv->identity, found, msg, msg_bytes);
+    if (rc == BALLOT_ECORRUPT && cfg->rejoin) {
+        log_warn("%s; --rejoin writes a new one", msg);
+        *found = false;
+        rc = BALLOT_OK;
+    } else if (rc == BALLOT_ECORRUPT) {
+        size_t used = strlen(msg);
+        snprintf(msg + used, msg_bytes - used, "; restart with --rejoin to rebuild this node");
+    }
+    if (rc != BALLOT_OK) {
+        return rc;
+    }
+    if (*found &&
+        (srv->identity.node_id != cfg->id || srv->identity.cluster_id != cfg->cluster_id)) {
+        snprintf(msg, msg_bytes,
+                 "%s belongs to node %u of cluster %llu, but this is --id %u --cluster-id %llu: "
+                 "wrong --data-dir?",
+                 cfg->data_dir, srv->identity.node_id, (unsigned long long)srv->identity.cluster_id,
+                 cfg->id, (unsigned long long)cfg->cluster_id);
+        return BALLOT_EINVAL;
+    }
+    rc = identity_peers_read(cfg->data_dir, srv->peer_incarnations, msg, msg_bytes);
+    if (rc == BALLOT_ECORRUPT) {
+        /* Only a guard against founders that lost their disk: start without it, loudly. */
+        log_warn("%s; starting without the record of peers' incarnations", msg);
+        memset(srv->peer_incarnations, 0, sizeof(srv->peer_incarnations));
+        rc = BALLOT_OK;
+    }
+    return rc;
+}
+
 /* The acceptor's memory: refuse to start on a damaged or missing WAL (a node that ran
  * before must not forget its promises) unless --rejoin says the operator knows. A rejoin
- * that did not finish (the marker is still there) is started again. */
+ * that did not finish (the marker is still there) is started again. An empty data
+ * directory votes at once only when founding a cluster (--bootstrap); otherwise it
+ * rejoins (docs/operations.md "Bootstrap and node identity"). */
 static int server_recover(server_t *srv, char *msg, size_t msg_bytes)
 {
     const server_config_t *cfg = srv->cfg;
+    bool have_identity = false;
+    int rc = server_read_identity(srv, &have_identity, msg, msg_bytes);
+    if (rc != BALLOT_OK) {
+        return rc;
+    }
     bool unfinished = server_file_exists(cfg->data_dir, SERVER_REJOIN_FILE);
     srv->rejoin = cfg->rejoin || unfinished;
     if (unfinished && !cfg->rejoin) {
@@ -220,16 +296,48 @@ static int server_recover(server_t *srv, char *msg, size_t msg_bytes)
                  SERVER_REJOIN_FILE);
     }
     bool had_boot = server_file_exists(cfg->data_dir, SERVER_BOOT_FILE);
+    bool had_wal = server_dir_has_wal(cfg->data_dir);
     bool snap_found = false;
-    int rc = snapshots_recover(srv, &snap_found, msg, msg_bytes);
+    rc = snapshots_recover(srv, &snap_found, msg, msg_bytes);
     if (rc != BALLOT_OK && !srv->rejoin) {
         return rc;
     }
     if (rc != BALLOT_OK) {
         log_warn("%s; ignoring snapshots (--rejoin)", msg);
     }
+    /* Fresh: never run here. A restored backup is fresh with a snapshot in it. */
+    bool fresh = !have_identity && !had_boot && !had_wal;
+    bool empty = fresh && !snap_found;
+    bool founding = fresh && !srv->rejoin && cfg->bootstrap;
+    if (fresh && snap_found && !founding && !srv->rejoin) {
+        snprintf(msg, msg_bytes,
+                 "%s holds a snapshot but no WAL and no IDENTITY: a restored backup founds a "
+                 "new cluster (start every node of it once with --bootstrap); a node that ran "
+                 "before and lost its WAL restarts with --rejoin",
+                 cfg->data_dir);
+        return BALLOT_ECORRUPT;
+    }
+    if (have_identity && cfg->bootstrap) {
+        log_info("--bootstrap ignored: %s already holds n%u of cluster %llu", cfg->data_dir,
+                 cfg->id, (unsigned long long)cfg->cluster_id);
+    }
+    if (empty && !srv->rejoin && !founding) {
+        log_warn("%s is empty and --bootstrap is not given: this node rejoins its cluster and "
+                 "votes only after reading a majority's state. To found a new cluster, start "
+                 "each founding node once with --bootstrap",
+                 cfg->data_dir);
+        srv->rejoin = true;
+    }
     wal_report_t report;
     if (srv->rejoin) {
+        /* A rejoin starts a new incarnation, unless it resumes one that did not finish. */
+        if (!(have_identity && unfinished && !cfg->rejoin &&
+              srv->identity.origin == IDENTITY_REJOIN)) {
+            rc = server_write_identity(srv, IDENTITY_REJOIN, msg, msg_bytes);
+            if (rc != BALLOT_OK) {
+                return rc;
+            }
+        }
         rc = server_rejoin_marker(cfg->data_dir, true, msg, msg_bytes);
         if (rc != BALLOT_OK) {
             return rc;
@@ -239,8 +347,8 @@ static int server_recover(server_t *srv, char *msg, size_t msg_bytes)
         if (rc != BALLOT_OK) {
             return rc;
         }
-        log_warn("--rejoin: old WAL set aside as *.discarded; this node will not vote until "
-                 "it has read a majority's state");
+        log_warn("rejoining: old WAL (if any) set aside as *.discarded; this node will not vote "
+                 "until it has read a majority's state");
         rc = server_open_wal(srv, true, &report);
         if (rc != BALLOT_OK) {
             snprintf(msg, msg_bytes, "%s", report.message);
@@ -248,8 +356,10 @@ static int server_recover(server_t *srv, char *msg, size_t msg_bytes)
         return rc;
     }
     rc = server_open_wal(srv, false, &report);
-    if (rc == BALLOT_ESTATE && !had_boot && !snap_found) {
-        log_info("new node: creating its WAL in %s", cfg->data_dir);
+    if (rc == BALLOT_ESTATE && founding) {
+        log_info("--bootstrap: founding member n%u of cluster %llu%s; creating its WAL in %s",
+                 cfg->id, (unsigned long long)cfg->cluster_id,
+                 snap_found ? " from the restored snapshot" : "", cfg->data_dir);
         rc = server_open_wal(srv, true, &report);
     } else if (rc == BALLOT_ESTATE) {
         snprintf(msg, msg_bytes,
@@ -264,6 +374,13 @@ static int server_recover(server_t *srv, char *msg, size_t msg_bytes)
                                          "--rejoin to discard it and catch up safely"
                                        : "");
         return rc;
+    }
+    if (!have_identity) {
+        /* Founded just now, or a directory from before identities were kept. */
+        rc = server_write_identity(srv, IDENTITY_FOUNDER, msg, msg_bytes);
+        if (rc != BALLOT_OK) {
+            return rc;
+        }
     }
     if (report.truncated) {
         log_warn("WAL: %s", report.message);

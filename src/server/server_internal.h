@@ -11,6 +11,7 @@
 #include "kv/kv.h"
 #include "net/net.h"
 #include "server/config.h"
+#include "server/identity.h"
 #include "server/idmap.h"
 #include "server/server.h"
 #include "storage/storage.h"
@@ -106,6 +107,7 @@ struct client {
     client_t *ready_next;
     bool ready_listed;
     uint64_t connected_ms;
+    const acl_user_t *user; /* NULL until AUTH (users never change while running) */
 };
 
 struct peer_link {
@@ -209,6 +211,10 @@ struct server {
      * again instead of voting from a partial acceptor state. */
     bool rejoin;
     bool rejoin_marker;
+    /* This node's identity, and the incarnation last heard from each member (identity.h):
+     * a member seen again as a founder with another incarnation lost its disk. */
+    identity_t identity;
+    uint64_t peer_incarnations[NODES_MAX + 1];
     persist_record_t *backlog;
     size_t backlog_count;
     size_t backlog_cap;
@@ -252,7 +258,10 @@ struct server {
     uint64_t stat_rejected_connections;
     uint64_t stat_peer_frames_refused;
     uint64_t stat_peer_auth_refused; /* TLS failures, deadline, wrong identity, duplicates */
+    uint64_t stat_amnesia_refused;   /* HELLOs of members founded again on an empty disk */
     uint64_t stat_resp_refused;
+    uint64_t stat_auth_failures;
+    uint64_t stat_denied_commands;
     uint64_t stat_fsync_rounds;
 
     bool stopping;

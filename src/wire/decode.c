@@ -270,8 +270,23 @@ static int decode_hello(const uint8_t *payload, uint32_t size, wire_hello_t *out
     out->cluster_id = codec_get_u64(&r);
     out->node_id = codec_get_u32(&r);
     out->peer_id = codec_get_u32(&r);
+    if (out->version != WIRE_VERSION && !r.failed) {
+        /* Another version's HELLO may have another length: name the version, not the size. */
+        return fail(err, err_bytes, "wire: HELLO with unknown protocol version %u (mine %u)",
+                    out->version, WIRE_VERSION);
+    }
+    out->incarnation = codec_get_u64(&r);
+    out->flags = codec_get_u32(&r);
+    out->timing.heartbeat_ms = codec_get_u32(&r);
+    out->timing.election_timeout_min_ms = codec_get_u32(&r);
+    out->timing.election_timeout_max_ms = codec_get_u32(&r);
+    out->timing.lease_ms = codec_get_u32(&r);
+    out->timing.clock_drift_ms = codec_get_u32(&r);
     if (r.failed || r.left != 0) {
         return fail(err, err_bytes, "wire: malformed HELLO (%u bytes)", size);
+    }
+    if ((out->flags & ~WIRE_HELLO_FLAGS_ALL) != 0) {
+        return fail(err, err_bytes, "wire: HELLO with unknown flags %#x", out->flags);
     }
     if (out->version != WIRE_VERSION) {
         return fail(err, err_bytes, "wire: HELLO with unknown protocol version %u (mine %u)",

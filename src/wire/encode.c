@@ -293,7 +293,8 @@ int wire_encode_msg(wire_buf_t *out, const msg_t *msg)
 
 int wire_encode_hello(wire_buf_t *out, const wire_hello_t *hello)
 {
-    if (hello->node_id == NODE_NONE || hello->node_id > NODES_MAX || hello->peer_id > NODES_MAX) {
+    if (hello->node_id == NODE_NONE || hello->node_id > NODES_MAX || hello->peer_id > NODES_MAX ||
+        (hello->flags & ~WIRE_HELLO_FLAGS_ALL) != 0) {
         return BALLOT_EINVAL;
     }
     codec_writer_t w;
@@ -305,6 +306,13 @@ int wire_encode_hello(wire_buf_t *out, const wire_hello_t *hello)
     codec_put_u64(&w, hello->cluster_id);
     codec_put_u32(&w, hello->node_id);
     codec_put_u32(&w, hello->peer_id);
+    codec_put_u64(&w, hello->incarnation);
+    codec_put_u32(&w, hello->flags);
+    codec_put_u32(&w, hello->timing.heartbeat_ms);
+    codec_put_u32(&w, hello->timing.election_timeout_min_ms);
+    codec_put_u32(&w, hello->timing.election_timeout_max_ms);
+    codec_put_u32(&w, hello->timing.lease_ms);
+    codec_put_u32(&w, hello->timing.clock_drift_ms);
     frame_end(out, WIRE_FRAME_HELLO, &w);
     return BALLOT_OK;
 }

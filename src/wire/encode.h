@@ -8,7 +8,7 @@
 #define WIRE_MSG_COMMON_BYTES            9u  /* u8 type, u32 from, u32 to */
 #define WIRE_VALUE_HEADER_BYTES          5u  /* u8 kind, u32 size */
 #define WIRE_ENTRY_MIN_BYTES             25u /* u64 slot, ballot, empty value */
-#define WIRE_HELLO_BYTES                 20u
+#define WIRE_HELLO_BYTES                 52u
 #define WIRE_SNAPSHOT_REQUEST_BYTES      16u
 #define WIRE_SNAPSHOT_CHUNK_HEADER_BYTES 28u
 

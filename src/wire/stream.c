@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "wire/encode.h"
@@ -215,6 +216,40 @@ int wire_hello_check(const wire_hello_t *hello, uint64_t cluster_id, uint32_t se
     if (hello->peer_id != NODE_NONE && hello->peer_id != self_id) {
         return ballot_fail(BALLOT_EINVAL, err, err_bytes,
                            "peer meant to reach node %u, this is node %u", hello->peer_id, self_id);
+    }
+    return BALLOT_OK;
+}
+
+int wire_hello_check_timing(const wire_hello_t *hello, const wire_timing_t *mine, char *err,
+                            size_t err_bytes)
+{
+    static const struct {
+        const char *flag;
+        size_t offset;
+    } fields[] = {
+        {"--heartbeat-ms", offsetof(wire_timing_t, heartbeat_ms)},
+        {"--election-timeout-min-ms", offsetof(wire_timing_t, election_timeout_min_ms)},
+        {"--election-timeout-max-ms", offsetof(wire_timing_t, election_timeout_max_ms)},
+        {"--lease-ms", offsetof(wire_timing_t, lease_ms)},
+        {"--drift-ms", offsetof(wire_timing_t, clock_drift_ms)},
+    };
+    char diff[WIRE_TIMING_ERROR_BYTES];
+    size_t used = 0;
+    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+        uint32_t theirs;
+        uint32_t ours;
+        memcpy(&theirs, (const uint8_t *)&hello->timing + fields[i].offset, sizeof(theirs));
+        memcpy(&ours, (const uint8_t *)mine + fields[i].offset, sizeof(ours));
+        if (theirs != ours && used < sizeof(diff)) {
+            int n = snprintf(diff + used, sizeof(diff) - used, "%s%s %u (here %u)",
+                             used > 0 ? ", " : "", fields[i].flag, theirs, ours);
+            used += n > 0 ? (size_t)n : 0;
+        }
+    }
+    if (used > 0) {
+        return ballot_fail(BALLOT_EINVAL, err, err_bytes,
+                           "timing settings must be the same on every node; node %u has %s",
+                           hello->node_id, diff);
     }
     return BALLOT_OK;
 }

@@ -10,10 +10,11 @@
  *   offset 12 u32 checksum         CRC-32C of header bytes 0..11, then the payload
  *
  * A connection starts with one HELLO frame from each side: it names the cluster, the
- * sender's node id, the node id the sender believes it is talking to, and the protocol
- * version. After it come MSG frames (one msg_t each; encode.c gives the field layout) and
- * the snapshot transfer frames. A decoder with expect_hello set refuses anything before the
- * HELLO, a second HELLO, and a message whose `from`/`to` differ from the HELLO's node ids.
+ * sender's node id, the node id the sender believes it is talking to, the protocol
+ * version, the sender's incarnation and its timing settings. After it come MSG frames (one msg_t
+ * each; encode.c gives the field layout) and the snapshot transfer frames. A decoder with
+ * expect_hello set refuses anything before the HELLO, a second HELLO, and a message whose
+ * `from`/`to` differ from the HELLO's node ids.
  *
  * Decoding never trusts its input: every length is checked against the bytes present and
  * against the limits before use, every decoded message passes msg_validate(), and any
@@ -29,7 +30,7 @@
 #include "core/msg.h"
 
 #define WIRE_MAGIC        0x544C4142u /* bytes 'B' 'A' 'L' 'T' */
-#define WIRE_VERSION      1u
+#define WIRE_VERSION      2u
 #define WIRE_HEADER_BYTES 16u
 /* Payload bound of a frame when the decoder is given no other. */
 #define WIRE_PAYLOAD_BYTES_MAX MSG_BYTES_MAX
@@ -48,11 +49,29 @@ typedef enum wire_frame_type {
 } wire_frame_type_t;
 #define WIRE_FRAME_TYPE_MAX WIRE_FRAME_SNAPSHOT_CHUNK
 
+/* The timing settings every member must share: a lease is only safe when the leader that
+ * holds it and the acceptors that granted it count the same length and drift bound
+ * (docs/operations.md "Settings every node must share"). */
+typedef struct wire_timing {
+    uint32_t heartbeat_ms;
+    uint32_t election_timeout_min_ms;
+    uint32_t election_timeout_max_ms;
+    uint32_t lease_ms;
+    uint32_t clock_drift_ms;
+} wire_timing_t;
+
+/* wire_hello_t.flags */
+#define WIRE_HELLO_FOUNDER   1u /* the sender's incarnation began with --bootstrap */
+#define WIRE_HELLO_FLAGS_ALL WIRE_HELLO_FOUNDER
+
 typedef struct wire_hello {
-    uint32_t version;    /* WIRE_VERSION of the sender */
-    uint64_t cluster_id; /* both sides must agree */
-    uint32_t node_id;    /* the sender: 1..NODES_MAX */
-    uint32_t peer_id;    /* the node the sender meant to reach, or NODE_NONE (a tool) */
+    uint32_t version;     /* WIRE_VERSION of the sender */
+    uint64_t cluster_id;  /* both sides must agree */
+    uint32_t node_id;     /* the sender: 1..NODES_MAX */
+    uint32_t peer_id;     /* the node the sender meant to reach, or NODE_NONE (a tool) */
+    uint64_t incarnation; /* the sender's data directory's incarnation id (never 0) */
+    uint32_t flags;       /* WIRE_HELLO_* */
+    wire_timing_t timing; /* must equal the receiver's */
 } wire_hello_t;
 
 typedef struct wire_snapshot_request {
@@ -119,6 +138,11 @@ size_t wire_msg_frame_bytes(const msg_t *msg);
  * err (WIRE_ERROR_BYTES). */
 int wire_hello_check(const wire_hello_t *hello, uint64_t cluster_id, uint32_t self_id,
                      uint32_t expected_node_id, char *err, size_t err_bytes);
+/* Checks that a peer's timing settings equal this node's; BALLOT_EINVAL names each that
+ * differs with both values (give err WIRE_TIMING_ERROR_BYTES). */
+#define WIRE_TIMING_ERROR_BYTES 384u
+int wire_hello_check_timing(const wire_hello_t *hello, const wire_timing_t *mine, char *err,
+                            size_t err_bytes);
 
 /* Decodes the one frame at the start of bytes[0..size).
  *   BALLOT_OK with *consumed > 0 and *out filled: a whole frame;

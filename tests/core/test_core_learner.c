@@ -252,6 +252,61 @@ static void test_compacted_leader_sends_a_snapshot_pointer(void **state)
     harness_free(&h);
 }
 
+/* An acceptor that compacted a slot answers an Accept for it with a pointer to its
+ * snapshot: its silence would look like loss to a new leader that needs it for a majority
+ * (ballot-sim --seed 605838 --snapshots). */
+static void test_accept_for_a_compacted_slot_gets_a_snapshot_pointer(void **state)
+{
+    (void)state;
+    harness_t h;
+    cluster(&h);
+    for (uint64_t seq = 1; seq <= 3; seq++) {
+        harness_submit(&h, LEAD, 1, seq, "A");
+        harness_deliver_all(&h);
+    }
+    heartbeat_round(&h, LEAD);
+    assert_int_equal(status_of(&h, 2).chosen_upto, 4);
+    node_compact(h.nodes[2].node, 3);
+    assert_int_equal(status_of(&h, 2).log_first_slot, 4);
+    node_status_t before = status_of(&h, 2);
+    msg_t a = make_accept(3, 2, B(before.promised.round + 1, 3), 2, "A", 0);
+    recv_msg(&h, &a);
+    const msg_t *l = harness_peek(&h, 2, 3, MSG_LEARN);
+    assert_non_null(l);
+    assert_int_equal(l->u.learn.entry_count, 0);
+    assert_int_equal(l->u.learn.snapshot_slot, 3);
+    assert_null(harness_peek(&h, 2, 3, MSG_ACCEPTED));
+    /* Nothing else changed: the slot is not accepted again, the promise stays. */
+    assert_true(ballot_equal(status_of(&h, 2).promised, before.promised));
+    harness_free(&h);
+}
+
+/* A leader whose follower acknowledges a longer chosen prefix than its own fetches the
+ * difference instead of waiting for slots it may never get accepted again. */
+static void test_leader_fetches_a_longer_prefix_a_follower_acknowledges(void **state)
+{
+    (void)state;
+    harness_t h;
+    cluster(&h);
+    node_status_t lead = status_of(&h, LEAD);
+    msg_t ack;
+    memset(&ack, 0, sizeof(ack));
+    ack.type = MSG_HEARTBEAT_ACK;
+    ack.from = 2;
+    ack.to = LEAD;
+    ack.u.heartbeat_ack.ballot = lead.leader_ballot;
+    ack.u.heartbeat_ack.heartbeat_id = 1;
+    ack.u.heartbeat_ack.chosen_upto = lead.chosen_upto + 3;
+    recv_msg(&h, &ack);
+    h.now_ms += h.nodes[LEAD].cfg.retransmit_ms;
+    node_tick(h.nodes[LEAD].node, h.now_ms);
+    harness_collect(&h, LEAD);
+    const msg_t *lr = harness_peek(&h, LEAD, 2, MSG_LEARN_REQUEST);
+    assert_non_null(lr);
+    assert_int_equal(lr->u.learn_request.from_slot, lead.chosen_upto + 1);
+    harness_free(&h);
+}
+
 static void test_restart_reapplies_the_recorded_chosen_prefix(void **state)
 {
     (void)state;
@@ -302,6 +357,8 @@ int main(void)
         cmocka_unit_test(test_lagging_follower_catches_up_with_learn),
         cmocka_unit_test(test_catch_up_asks_another_node_when_the_first_is_silent),
         cmocka_unit_test(test_compacted_leader_sends_a_snapshot_pointer),
+        cmocka_unit_test(test_accept_for_a_compacted_slot_gets_a_snapshot_pointer),
+        cmocka_unit_test(test_leader_fetches_a_longer_prefix_a_follower_acknowledges),
         cmocka_unit_test(test_restart_reapplies_the_recorded_chosen_prefix),
         cmocka_unit_test(test_learned_value_survives_restart),
     };

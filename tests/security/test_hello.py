@@ -6,12 +6,13 @@ a node with a live link never displaces it, and a node id whose link is replaced
 import socket
 import time
 
-from sec_util import SLOW, check, closed_within, hello, log_count, main, still_agreeing, wait_log
+from sec_util import SLOW, check, closed_within, log_count, main, real_hello, still_agreeing, wait_log
 
 
 def send_hello(cluster, node, claim, wait=True):
+    message = real_hello(cluster, claim, node)
     s = socket.create_connection(("127.0.0.1", cluster.peer_ports[node]), timeout=5 * SLOW)
-    s.sendall(hello(cluster.cluster_id, claim, node))
+    s.sendall(message)
     closed = closed_within(s, 2 * SLOW) if wait else None
     s.close()
     return closed
@@ -33,13 +34,14 @@ def run(cluster):
 
     # With node 3 down, HELLOs claiming it replace each other: past 10 a second, throttled.
     third = [i for i in (1, 2, 3) if i not in (leader, victim)][0]
+    forged = real_hello(cluster, third, leader)
     cluster.kill(third)
     time.sleep(0.2)
     socks = []
     started = time.time()
     for _ in range(25):
         s = socket.create_connection(("127.0.0.1", cluster.peer_ports[leader]), timeout=5 * SLOW)
-        s.sendall(hello(cluster.cluster_id, third, leader))
+        s.sendall(forged)
         socks.append(s)
         time.sleep(0.005)
         s.close()  # the next one then replaces a closed link

@@ -9,7 +9,7 @@ import ssl
 import subprocess
 
 from sec_util import (SLOW, Cluster, check, closed_within, hello, info, log_count, main,
-                      make_ca, make_cert, still_agreeing, wait_log)
+                      make_ca, make_cert, real_hello, still_agreeing, wait_log)
 
 
 class X509Cluster(Cluster):
@@ -39,8 +39,9 @@ def tls_peer(cluster, node, cert, ca=None):
 
 def hello_as(cluster, node, cert, claim):
     """Sends a HELLO claiming `claim` with node 2's certificate; True when node closes it."""
+    message = real_hello(cluster, claim, node)
     s = tls_peer(cluster, node, cert)
-    s.sendall(hello(cluster.cluster_id, claim, node))
+    s.sendall(message)
     closed = closed_within(s, 3 * SLOW)
     s.close()
     return closed
@@ -48,11 +49,10 @@ def hello_as(cluster, node, cert, claim):
 
 def run(cluster):
     cluster.start_all()
-    leader = cluster.leader()
+    cluster.leader()
     still_agreeing(cluster, [1, 2, 3], "x509")
-    target = 1 if leader != 1 else 3  # node 2's certificate talks to this node
-    if target == 2:
-        target = 3
+    # Node 2's certificate talks to node 1, claiming node 3 (neither end) or node 2.
+    target = 1
 
     # Node 2's certificate claiming node 3: refused at the HELLO.
     refused = log_count(cluster, target, "proves node 2, its HELLO claims node 3")

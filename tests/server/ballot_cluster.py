@@ -164,6 +164,7 @@ class Cluster:
         self.cluster_id = random.randrange(1, 1 << 40)
         self.procs = {}
         self.logs = {}
+        self.started = set()
         self.peer_auth = peer_auth
         self.client_ssl = None  # an ssl.SSLContext when the nodes serve clients over TLS
         self.key_dir = os.path.join(self.dir, "keys")
@@ -185,7 +186,7 @@ class Cluster:
     def data_dir(self, i):
         return os.path.join(self.dir, "node%d" % i)
 
-    def args(self, i, rejoin=False):
+    def args(self, i, rejoin=False, bootstrap=None):
         peers = ",".join("%d=127.0.0.1:%d" % (j, self.peer_ports[j]) for j in range(1, self.n + 1))
         clients = ",".join("%d=127.0.0.1:%d" % (j, self.client_ports[j])
                            for j in range(1, self.n + 1))
@@ -194,12 +195,19 @@ class Cluster:
              "--peer-clients", clients, "--cluster-id", str(self.cluster_id)]
         if rejoin:
             a.append("--rejoin")
+        # A node founds the cluster on its first start only (--bootstrap); later starts
+        # find their data, and an emptied data dir then rejoins.
+        if bootstrap is None:
+            bootstrap = not rejoin and i not in self.started
+        if bootstrap:
+            a.append("--bootstrap")
         return a + self.peer_auth_args(i) + self.extra_args
 
-    def start(self, i, rejoin=False, wait=True):
+    def start(self, i, rejoin=False, wait=True, bootstrap=None):
         log = open(os.path.join(self.dir, "node%d.log" % i), "ab")
         self.logs[i] = log
-        self.procs[i] = subprocess.Popen(self.args(i, rejoin), stdout=log, stderr=log)
+        self.procs[i] = subprocess.Popen(self.args(i, rejoin, bootstrap), stdout=log, stderr=log)
+        self.started.add(i)
         if wait:
             self.wait_up(i)
 

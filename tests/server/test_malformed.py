@@ -4,10 +4,10 @@ log line) and the node keeps serving."""
 import socket
 import struct
 
-from ballot_cluster import SLOW, Resp, RespError, check, main
+from ballot_cluster import SLOW, Resp, RespError, check, info, main
 
 WIRE_MAGIC = 0x544C4142
-WIRE_VERSION = 1
+WIRE_VERSION = 2
 FRAME_HELLO = 1
 FRAME_MSG = 2
 
@@ -27,9 +27,30 @@ def frame(frame_type, payload, magic=WIRE_MAGIC, version=WIRE_VERSION, bad_crc=F
     return head + struct.pack("<I", crc) + payload
 
 
-def hello(cluster_id, node_id, peer_id, bad_crc=False):
-    payload = struct.pack("<IQII", WIRE_VERSION, cluster_id, node_id, peer_id)
+FOUNDER = 1
+
+
+def hello(cluster_id, node_id, peer_id, bad_crc=False, incarnation=0x1234, flags=0,
+          timing=(20, 150, 300, 100, 10)):
+    payload = struct.pack("<IQIIQI5I", WIRE_VERSION, cluster_id, node_id, peer_id, incarnation,
+                          flags, *timing)
     return frame(FRAME_HELLO, payload, bad_crc=bad_crc)
+
+
+def timing_of(cluster, node_id):
+    fields = info(cluster.client_ports[node_id])
+    return tuple(int(fields[k]) for k in ("heartbeat_ms", "election_timeout_min_ms",
+                                          "election_timeout_max_ms", "lease_ms", "drift_ms"))
+
+
+def real_hello(cluster, node_id, peer_id, **kwargs):
+    """The HELLO node_id itself sends: its incarnation and timing settings (from INFO), so
+    that a forged copy changes nothing the real node relies on."""
+    fields = info(cluster.client_ports[node_id])
+    timing = timing_of(cluster, node_id)
+    flags = FOUNDER if fields["incarnation_origin"] == "founder" else 0
+    return hello(cluster.cluster_id, node_id, peer_id, incarnation=int(fields["incarnation"], 16),
+                 flags=flags, timing=timing, **kwargs)
 
 
 def still_serving(cluster, node, tag):
@@ -84,12 +105,12 @@ def peer_send(cluster, node, data, wait_close=True):
 
 def peer_garbage(cluster, node):
     other = (node % cluster.n) + 1
-    good_hello = hello(cluster.cluster_id, other, node)
+    good_hello = real_hello(cluster, other, node)
     cases = {
         "garbage": b"GET / HTTP/1.1\r\nHost: x\r\n\r\n" * 4,
         "bad-magic": frame(FRAME_HELLO, b"\0" * 20, magic=0xDEADBEEF),
         "bad-version": frame(FRAME_HELLO, b"\0" * 20, version=99),
-        "bad-checksum": hello(cluster.cluster_id, other, node, bad_crc=True),
+        "bad-checksum": real_hello(cluster, other, node, bad_crc=True),
         "oversized": struct.pack("<IBBHI", WIRE_MAGIC, WIRE_VERSION, FRAME_MSG, 0, 0xFFFFFFF0)
         + b"\0" * 4,
         "wrong-cluster": hello(cluster.cluster_id + 1, other, node),
@@ -97,12 +118,20 @@ def peer_garbage(cluster, node):
         "msg-before-hello": frame(FRAME_MSG, b"\x01" * 40),
         "bad-msg-after-hello": good_hello + frame(FRAME_MSG, b"\xff" * 40),
         "second-hello": good_hello + good_hello,
+        # Settings a lease's safety rests on must match; a member founded again on an
+        # empty disk (a new incarnation, --bootstrap) has forgotten its promises.
+        "timing-mismatch": hello(cluster.cluster_id, other, node,
+                                 timing=timing_of(cluster, other)[:3] + (999, 10)),
+        "amnesiac-founder": hello(cluster.cluster_id, other, node, incarnation=0x5EED,
+                                  flags=FOUNDER, timing=timing_of(cluster, other)),
     }
     for tag, payload in cases.items():
         check(peer_send(cluster, node, payload), "peer frame %s closes the connection" % tag)
         still_serving(cluster, node, "peer-" + tag)
     log = cluster.log_text(node)
     check(log.count("refused") >= len(cases), "each refusal is logged:\n%s" % log[-2000:])
+    check("--lease-ms 999" in log, "the timing mismatch names the setting:\n%s" % log[-2000:])
+    check("presents a founder's incarnation" in log, "the re-founded member is named:\n%s" % log[-2000:])
 
 
 def run(cluster):

@@ -458,8 +458,13 @@ static void oversized_message_not_encoded(void **state)
 
 static wire_hello_t hello_of(uint32_t node, uint32_t peer)
 {
-    return (wire_hello_t){
-        .version = WIRE_VERSION, .cluster_id = 0xB417u, .node_id = node, .peer_id = peer};
+    return (wire_hello_t){.version = WIRE_VERSION,
+                          .cluster_id = 0xB417u,
+                          .node_id = node,
+                          .peer_id = peer,
+                          .incarnation = 0x1ACA7E00u + node,
+                          .flags = WIRE_HELLO_FOUNDER,
+                          .timing = {20, 150, 300, 100, 10}};
 }
 
 /* A stream of HELLO, every message type and a snapshot chunk, fed one byte at a time and
@@ -494,6 +499,9 @@ static void stream_reassembles(void **state)
                 if (frames == 0) {
                     assert_int_equal(f.type, WIRE_FRAME_HELLO);
                     assert_true(f.u.hello.cluster_id == 0xB417u);
+                    assert_true(f.u.hello.incarnation == hello.incarnation);
+                    assert_int_equal(f.u.hello.flags, WIRE_HELLO_FOUNDER);
+                    assert_memory_equal(&f.u.hello.timing, &hello.timing, sizeof(hello.timing));
                 } else if (frames <= MSG_TYPE_MAX) {
                     assert_int_equal(f.type, WIRE_FRAME_MSG);
                     msg_t expect = make_msg((msg_type_t)frames);
@@ -578,7 +586,7 @@ static void handshake_enforced(void **state)
     /* HELLO with an unknown protocol version. */
     wire_buf_clear(&s);
     h = hello_of(2, 3);
-    h.version = 2;
+    h.version = WIRE_VERSION + 1;
     assert_int_equal(wire_encode_hello(&s, &h), BALLOT_OK);
     assert_int_equal(stream_error(&s, message), BALLOT_EINVAL);
     assert_non_null(strstr(message, "version"));
@@ -595,7 +603,7 @@ static void handshake_enforced(void **state)
 static void hello_check_rules(void **state)
 {
     (void)state;
-    char err[WIRE_ERROR_BYTES];
+    char err[WIRE_TIMING_ERROR_BYTES];
     wire_hello_t h = hello_of(2, 1);
     assert_int_equal(wire_hello_check(&h, 0xB417u, 1, 2, err, sizeof(err)), BALLOT_OK);
     assert_int_equal(wire_hello_check(&h, 0xB417u, 1, NODE_NONE, err, sizeof(err)), BALLOT_OK);
@@ -610,6 +618,23 @@ static void hello_check_rules(void **state)
     h = hello_of(2, 1);
     h.version = WIRE_VERSION + 1;
     assert_int_equal(wire_hello_check(&h, 0xB417u, 1, 2, err, sizeof(err)), BALLOT_EINVAL);
+    /* Timing settings must match exactly; the refusal names the flag and both values. */
+    h = hello_of(2, 1);
+    wire_timing_t mine = h.timing;
+    assert_int_equal(wire_hello_check_timing(&h, &mine, err, sizeof(err)), BALLOT_OK);
+    mine.lease_ms = 2000;
+    assert_int_equal(wire_hello_check_timing(&h, &mine, err, sizeof(err)), BALLOT_EINVAL);
+    assert_non_null(strstr(err, "--lease-ms 100"));
+    assert_non_null(strstr(err, "2000"));
+    mine.clock_drift_ms = 11;
+    assert_int_equal(wire_hello_check_timing(&h, &mine, err, sizeof(err)), BALLOT_EINVAL);
+    assert_non_null(strstr(err, "--lease-ms 100 (here 2000), --drift-ms 10 (here 11)"));
+    /* Unknown flags are not encodable. */
+    wire_buf_t flags_buf;
+    wire_buf_init(&flags_buf);
+    h.flags = 0x80;
+    assert_int_equal(wire_encode_hello(&flags_buf, &h), BALLOT_EINVAL);
+    wire_buf_free(&flags_buf);
     /* Out-of-range ids are not even encodable. */
     wire_buf_t buf;
     wire_buf_init(&buf);
