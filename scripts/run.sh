@@ -2,6 +2,8 @@
 # `make run`: a 3-node Ballot cluster on 127.0.0.1, in the foreground.
 #   RESP (redis-cli) on ports 6381, 6382, 6383; peers on 7381, 7382, 7383;
 #   data under ./data/node1..3 (kept: running again restarts with the same data).
+# Peer links are TLS 1.3 with pairwise keys: the first start makes them with `ballot keygen`
+# into ./data/keys/node1..3.key (mode 0600); later starts reuse them (docs/security.md).
 # Each node's log lines are prefixed with [n1], [n2], [n3]. Ctrl-C stops all three cleanly.
 #
 # Environment: BALLOTD (binary, default build/ballotd), BALLOT_DATA (default ./data),
@@ -10,10 +12,17 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ballotd="${BALLOTD:-build/ballotd}"
+ballot="${BALLOT:-$(dirname "$ballotd")/ballot}"
 data="${BALLOT_DATA:-data}"
 if [ ! -x "$ballotd" ]; then
   echo "run.sh: $ballotd not found; run 'make' first" >&2
   exit 1
+fi
+
+keys="$data/keys"
+if [ ! -f "$keys/node1.key" ]; then
+  mkdir -p "$data"
+  "$ballot" keygen --nodes 3 --out "$keys" >&2
 fi
 
 peers="1=127.0.0.1:7381,2=127.0.0.1:7382,3=127.0.0.1:7383"
@@ -53,6 +62,7 @@ for id in 1 2 3; do
   # shellcheck disable=SC2086
   "$ballotd" --id "$id" --cluster-id "$cluster_id" --data-dir "$data/node$id" "${bootstrap[@]}" \
     --client "127.0.0.1:638$id" --peers "$peers" --peer-clients "$clients" \
+    --peer-key-file "$keys/node$id.key" \
     ${BALLOT_RUN_ARGS:-} > >(trap '' INT TERM; exec sed -u "s/^/[n$id] /") 2>&1 &
   pids+=("$!")
 done

@@ -5,7 +5,9 @@
 #
 #   bench/server/bench.sh                 everything (about 3 minutes)
 #   BENCH_ONLY="set get" bench/server/bench.sh   some parts: floor set pipeline get single
-#                                         failover rss trace
+#                                         failover rss trace tls
+# Peer links use TLS 1.3 with pairwise keys (ballot keygen) unless BENCH_PEER=insecure; the
+# `tls` part measures both, one after the other, on fresh clusters.
 # Environment: BUILD (default build), BENCH_DIR (parent of the data dirs, default /tmp; put it
 # on the disk you want to measure), BENCH_PORT (first of six ports, default 16381),
 # FAILOVER_TRIALS (default 20), RSS_KEYS (default 1000000).
@@ -15,26 +17,32 @@ cd "$(dirname "$0")/../.."
 build="${BUILD:-build}"
 ballotd="$build/ballotd"
 probe="$build/ballot-bench-probe"
-only="${BENCH_ONLY:-floor set pipeline get single failover rss trace}"
+only="${BENCH_ONLY:-floor set pipeline get single failover rss trace tls}"
+peer_mode="${BENCH_PEER:-psk}"
 port0="${BENCH_PORT:-16381}"
 trials="${FAILOVER_TRIALS:-20}"
 rss_keys="${RSS_KEYS:-1000000}"
-for tool in "$ballotd" "$probe" "$(command -v redis-benchmark)" "$(command -v redis-cli)"; do
+for tool in "$ballotd" "$probe" "$build/ballot-bench-tls" "$(command -v redis-benchmark)" "$(command -v redis-cli)"; do
   [ -x "$tool" ] || { echo "bench.sh: missing $tool (build first; apt-get install redis-tools)" >&2; exit 1; }
 done
 
 work="$(mktemp -d "${BENCH_DIR:-/tmp}/ballot-bench.XXXXXX")"
+"$build/ballot" keygen --nodes 3 --out "$work/keys" >/dev/null
 declare -A pids=()
 client_port() { echo $((port0 + $1 - 1)); }
 peer_port() { echo $((port0 + 2 + $1)); }
 peers="1=127.0.0.1:$(peer_port 1),2=127.0.0.1:$(peer_port 2),3=127.0.0.1:$(peer_port 3)"
 
+peer_args() { # id
+  if [ "$peer_mode" = insecure ]; then echo "--peer-insecure"; else echo "--peer-key-file $work/keys/node$1.key"; fi
+}
 start_node() { # id [extra flags...]
   local id="$1"; shift
   local trace=()
   [ "${BENCH_TRACE:-0}" = 1 ] && trace=(--trace "$work/node$id.trace")
   "$ballotd" --id "$id" --data-dir "$work/node$id" --client "127.0.0.1:$(client_port "$id")" \
-    --peers "$peers" --cluster-id 77 --bootstrap "${trace[@]}" "$@" >>"$work/node$id.log" 2>&1 &
+    --peers "$peers" --cluster-id 77 --bootstrap "${trace[@]}" $(peer_args "$id") "$@" \
+    >>"$work/node$id.log" 2>&1 &
   pids[$id]=$!
   disown "${pids[$id]}" # no job notices when the failover trials kill -9 it
   for _ in $(seq 1 200); do
@@ -162,4 +170,31 @@ if [[ " $only " == *" trace "* ]]; then
   BENCH_TRACE=1 fresh_cluster
   L=$(leader)
   run_bench "SET -c 64 with --trace FILE" -p "$(client_port "$L")" -t set -n 200000 -c 64
+fi
+
+if [[ " $only " == *" tls "* ]]; then
+  # Peer TLS on (pairwise keys) and off (--peer-insecure), alternating on fresh clusters so
+  # that load from other work on the machine falls on both alike; TLS_ROUNDS rounds each.
+  # Also the CPU time all three nodes spent per request (utime + stime from /proc), which
+  # other load does not move as much as throughput.
+  cpu_ticks() { local t=0; for id in "${!pids[@]}"; do
+      t=$((t + $(awk '{ print $14 + $15 }' "/proc/${pids[$id]}/stat"))); done; echo "$t"; }
+  hz=$(getconf CLK_TCK)
+  # One peer round trip on its own (src/net's connections, 200-byte messages): what TLS adds
+  # to the latency of a replicated write, without the disk and other load's noise.
+  "$build/ballot-bench-tls" "$((port0 + 10))" 20000
+  for round in $(seq 1 "${TLS_ROUNDS:-3}"); do
+    for mode in insecure psk; do
+      peer_mode="$mode"
+      fresh_cluster
+      L=$(leader); LP=$(client_port "$L")
+      t0=$(cpu_ticks)
+      run_bench "r$round SET -c 64, peers $mode" -p "$LP" -t set -n 100000 -c 64
+      t1=$(cpu_ticks)
+      run_bench "r$round SET -c 1, peers $mode" -p "$LP" -t set -n 3000 -c 1
+      awk -v a="$t0" -v b="$t1" -v hz="$hz" -v m="$mode" -v r="$round" 'BEGIN {
+        printf "%-34s %10.1f us of CPU per SET (3 nodes, -c 64 run)\n", "r" r " CPU, peers " m,
+               (b - a) * 1e6 / hz / 100000 }'
+    done
+  done
 fi

@@ -9,6 +9,7 @@
  *     trace [OPTIONS] FILES...   merge node traces, generation by generation
  *     snapshot save FILE | status FILE | restore FILE --data-dir DIR
  *                                backup and restore (snapshot_cmd.h)
+ *     keygen --nodes N --out DIR  peer key files for a new cluster (keygen.c)
  *     passwd                     a password (stdin) as the users file's #<sha256>
  *
  * Key-value commands go to the first node of --cluster that answers; any node works, since
@@ -23,6 +24,7 @@
 
 #include "client/ballot_client.h"
 #include "client/snapshot_cmd.h"
+#include "client/keygen.h"
 #include "core/msg.h"
 #include "server/acl.h"
 #include "trace/trace.h"
@@ -64,6 +66,7 @@ static void cli_usage(FILE *out)
         "                           lease of every node\n"
         "  transfer-leader N        ask the leader to hand leadership to node N\n"
         "  trace [OPTIONS] FILES... merge ballotd --trace files (ballot trace --help)\n"
+        "  keygen --nodes N --out DIR  write peer key files DIR/node1.key..nodeN.key\n"
         "  passwd                   read a password on stdin, print the '#<sha256>' rule\n"
         "                           for the users file (docs/security.md)\n"
         "  snapshot save FILE [--cluster HOST:PORT,...]\n"
@@ -426,6 +429,9 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[i], "trace") == 0) {
         return trace_cli_main(argc - i, argv + i);
+    }
+    if (strcmp(argv[i], "keygen") == 0) {
+        return keygen_main(argc - i, argv + i);
     }
     if (strcmp(argv[i], "passwd") == 0 && i + 1 == argc) {
         return cli_passwd();

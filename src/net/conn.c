@@ -1,9 +1,13 @@
 #include <assert.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/error.h"
 #include "net/net_internal.h"
+#include "net/tls.h"
 
 /* Input buffers keep at least this much free room for the next read. */
 #define CONN_READ_ROOM_MIN_BYTES (4u * 1024u)
@@ -25,6 +29,22 @@ net_conn_t *net_conn_new(net_loop_t *loop, const net_conn_limits_t *limits)
     conn->write_req.data = conn;
     conn->connect_req.data = conn;
     return conn;
+}
+
+void net_conn_keepalive(net_conn_t *conn)
+{
+    /* A link whose other end vanished without a FIN (a machine lost, a cable pulled) is
+     * found in about NET_KEEPALIVE_IDLE_S + NET_KEEPALIVE_PROBES * NET_KEEPALIVE_INTERVAL_S. */
+    if (uv_tcp_keepalive(&conn->tcp, 1, NET_KEEPALIVE_IDLE_S) != 0) {
+        return;
+    }
+    uv_os_fd_t fd;
+    if (uv_fileno((uv_handle_t *)&conn->tcp, &fd) == 0) {
+        int interval = NET_KEEPALIVE_INTERVAL_S;
+        int probes = NET_KEEPALIVE_PROBES;
+        (void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval, sizeof(interval));
+        (void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &probes, sizeof(probes));
+    }
 }
 
 void net_conn_fill_peer_text(net_conn_t *conn)
@@ -90,16 +110,82 @@ void net_conn_mark_dirty(net_conn_t *conn)
     conn->dirty_listed = true;
 }
 
+/* ---- pending handshakes ---- */
+
+static void pending_unlink(net_conn_t *conn)
+{
+    net_pending_t *p = conn->pending;
+    if (p == NULL) {
+        return;
+    }
+    if (conn->pending_prev != NULL) {
+        conn->pending_prev->pending_next = conn->pending_next;
+    } else {
+        p->head = conn->pending_next;
+    }
+    if (conn->pending_next != NULL) {
+        conn->pending_next->pending_prev = conn->pending_prev;
+    } else {
+        p->tail = conn->pending_prev;
+    }
+    conn->pending_prev = NULL;
+    conn->pending_next = NULL;
+    conn->pending = NULL;
+    p->count--;
+}
+
+void net_pending_join(net_conn_t *conn, net_pending_t *pending)
+{
+    if (pending == NULL || conn->pending != NULL) {
+        return;
+    }
+    conn->pending = pending;
+    conn->pending_deadline_ms = net_now_ms() + pending->deadline_ms;
+    conn->pending_prev = pending->tail;
+    conn->pending_next = NULL;
+    if (pending->tail != NULL) {
+        pending->tail->pending_next = conn;
+    } else {
+        pending->head = conn;
+    }
+    pending->tail = conn;
+    pending->count++;
+}
+
+void net_conn_established(net_conn_t *conn)
+{
+    pending_unlink(conn);
+}
+
+bool net_conn_pending(const net_conn_t *conn)
+{
+    return conn->pending != NULL;
+}
+
+void net_pending_expire(net_pending_t *pending, uint64_t now_ms)
+{
+    /* Oldest first, all with the same timeout: stop at the first one still in time. Each
+     * expired one is unlinked before it is closed, so this ends. */
+    while (pending->head != NULL && pending->head->pending_deadline_ms <= now_ms) {
+        net_conn_t *conn = pending->head;
+        pending_unlink(conn);
+        pending->expired++;
+        net_conn_close_reason(conn, NET_CLOSE_DEADLINE, 0);
+    }
+}
+
 void net_conn_on_handle_closed(uv_handle_t *handle)
 {
     net_conn_t *conn = handle->data;
     conn_unlist(conn);
+    pending_unlink(conn);
     if (conn->ops != NULL && conn->ops->on_close != NULL && !conn->loop->destroying) {
         conn->ops->on_close(conn, conn->user, conn->close_reason, conn->close_err);
     }
     if (conn->dialer != NULL && !conn->loop->destroying) {
         net_dialer_conn_closed(conn->dialer);
     }
+    net_tls_conn_free(conn);
     free(conn->read_buf);
     free(conn->write_buf);
     free(conn->flight_buf);
@@ -137,7 +223,7 @@ void net_conn_close_after_flush(net_conn_t *conn)
 
 /* ---- input ---- */
 
-static bool conn_make_read_room(net_conn_t *conn)
+bool net_conn_make_read_room(net_conn_t *conn)
 {
     if (conn->read_cap - conn->read_end >= CONN_READ_ROOM_MIN_BYTES) {
         return true;
@@ -171,7 +257,16 @@ static void conn_alloc_cb(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
 {
     (void)suggested;
     net_conn_t *conn = handle->data;
-    if (!conn_make_read_room(conn)) {
+    if (conn->tls != NULL) {
+        /* Ciphertext goes straight into the connection's TLS input on the same turn. */
+        if (conn->loop->tls_raw == NULL) {
+            conn->loop->tls_raw = malloc(NET_TLS_RAW_BYTES);
+        }
+        *buf = uv_buf_init((char *)conn->loop->tls_raw,
+                           conn->loop->tls_raw != NULL ? NET_TLS_RAW_BYTES : 0);
+        return;
+    }
+    if (!net_conn_make_read_room(conn)) {
         *buf = uv_buf_init(NULL, 0); /* libuv reports UV_ENOBUFS */
         return;
     }
@@ -179,7 +274,7 @@ static void conn_alloc_cb(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
                        (unsigned)(conn->read_cap - conn->read_end));
 }
 
-static void conn_deliver(net_conn_t *conn)
+void net_conn_deliver(net_conn_t *conn)
 {
     if (conn->closing || conn->paused || conn->read_end == conn->read_start) {
         return;
@@ -191,7 +286,6 @@ static void conn_deliver(net_conn_t *conn)
 
 static void conn_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 {
-    (void)buf;
     net_conn_t *conn = stream->data;
     if (nread == 0 || conn->closing) {
         return;
@@ -206,9 +300,13 @@ static void conn_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf
         }
         return;
     }
+    if (conn->tls != NULL) {
+        net_tls_on_ciphertext(conn, (const uint8_t *)buf->base, (size_t)nread);
+        return;
+    }
     conn->read_end += (size_t)nread;
     assert(conn->read_end <= conn->read_cap);
-    conn_deliver(conn);
+    net_conn_deliver(conn);
 }
 
 static void conn_start_reading(net_conn_t *conn)
@@ -278,7 +376,7 @@ void net_conn_resume(net_conn_t *conn)
     if (conn->ops != NULL) {
         conn_start_reading(conn);
     }
-    if (conn->read_end > conn->read_start) {
+    if (conn->read_end > conn->read_start || conn->tls != NULL) {
         conn->redeliver = true;
         net_conn_mark_dirty(conn);
         net_loop_kick(conn->loop);
@@ -381,9 +479,15 @@ static void conn_written_all(net_conn_t *conn)
 
 /* One write syscall for everything gathered; what the kernel does not take now goes to
  * uv_write, and the next gathering goes to the other buffer meanwhile. */
+static void conn_flush_tls(net_conn_t *conn);
+
 static void conn_flush(net_conn_t *conn)
 {
     if (conn->closing || conn->writing) {
+        return;
+    }
+    if (conn->tls != NULL) {
+        conn_flush_tls(conn);
         return;
     }
     if (conn->write_len == 0) {
@@ -429,9 +533,69 @@ void net_conn_service_dirty(net_loop_t *loop)
         conn_unlist(conn);
         if (conn->redeliver) {
             conn->redeliver = false;
-            conn_deliver(conn);
+            net_conn_deliver(conn);
+            if (conn->tls != NULL) {
+                net_tls_pump(conn);
+            }
             conn_unlist(conn);
         }
         conn_flush(conn);
     }
+}
+
+/* TLS: everything gathered this iteration goes through one SSL_write (records of up to
+ * 16 KiB each), then the ciphertext is sent like plaintext would be. */
+static void conn_flush_tls(net_conn_t *conn)
+{
+    size_t size = net_tls_encrypt(conn);
+    if (conn->closing) {
+        return;
+    }
+    if (size == 0) {
+        if (conn->close_after_flush && conn->write_len == 0 && net_conn_tls_ready(conn)) {
+            net_conn_close(conn);
+        }
+        return;
+    }
+    if (size > conn->flight_cap) {
+        uint8_t *grown = realloc(conn->flight_buf, size);
+        if (grown == NULL) {
+            net_conn_close_reason(conn, NET_CLOSE_ERROR, UV_ENOMEM);
+            return;
+        }
+        conn->flight_buf = grown;
+        conn->flight_cap = size;
+    }
+    net_tls_take(conn, conn->flight_buf, size);
+    uv_buf_t buf = uv_buf_init((char *)conn->flight_buf, (unsigned)size);
+    int n = uv_try_write((uv_stream_t *)&conn->tcp, &buf, 1);
+    if (n < 0 && n != UV_EAGAIN) {
+        net_conn_close_reason(conn, NET_CLOSE_ERROR, n);
+        return;
+    }
+    size_t done = n > 0 ? (size_t)n : 0;
+    if (done == size) {
+        if (conn->flight_cap > CONN_BUFFER_KEEP_BYTES) {
+            free(conn->flight_buf);
+            conn->flight_buf = NULL;
+            conn->flight_cap = 0;
+        }
+        if (conn->write_cap > CONN_BUFFER_KEEP_BYTES) {
+            free(conn->write_buf);
+            conn->write_buf = NULL;
+            conn->write_cap = 0;
+        }
+        if (conn->close_after_flush && net_conn_tls_ready(conn)) {
+            net_conn_close(conn);
+        }
+        return;
+    }
+    conn->flight_len = size - done;
+    uv_buf_t rest = uv_buf_init((char *)conn->flight_buf + done, (unsigned)conn->flight_len);
+    int rc = uv_write(&conn->write_req, (uv_stream_t *)&conn->tcp, &rest, 1, conn_write_cb);
+    if (rc != 0) {
+        net_conn_close_reason(conn, NET_CLOSE_ERROR, rc);
+        return;
+    }
+    conn->writing = true;
 }

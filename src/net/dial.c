@@ -4,6 +4,7 @@
 
 #include "core/error.h"
 #include "net/net_internal.h"
+#include "net/tls.h"
 
 struct net_dialer {
     net_kind_t kind;
@@ -56,7 +57,14 @@ static void dialer_connect_cb(uv_connect_t *req, int status)
         return;
     }
     uv_tcp_nodelay(&conn->tcp, 1);
+    net_conn_keepalive(conn);
     net_conn_fill_peer_text(conn);
+    net_pending_join(conn, dialer->cfg.pending);
+    if (dialer->cfg.tls != NULL &&
+        net_tls_conn_start(conn, dialer->cfg.tls, false, dialer->cfg.tls_peer_id) != BALLOT_OK) {
+        net_conn_close_reason(conn, NET_CLOSE_ERROR, UV_ENOMEM);
+        return;
+    }
     dialer->fn(dialer, conn, dialer->user);
     if (conn->ops == NULL && !conn->closing) {
         net_conn_close(conn);

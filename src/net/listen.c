@@ -3,6 +3,7 @@
 
 #include "core/error.h"
 #include "net/net_internal.h"
+#include "net/tls.h"
 
 #define LISTEN_BACKLOG 511
 
@@ -13,6 +14,8 @@ struct net_listener {
     net_conn_limits_t limits;
     net_accept_fn fn;
     void *user;
+    net_tls_t *tls;
+    net_pending_t *pending;
 };
 
 static void listener_connection_cb(uv_stream_t *server, int status)
@@ -30,7 +33,21 @@ static void listener_connection_cb(uv_stream_t *server, int status)
         return;
     }
     uv_tcp_nodelay(&conn->tcp, 1);
+    net_conn_keepalive(conn);
     net_conn_fill_peer_text(conn);
+    net_pending_t *pending = listener->pending;
+    if (pending != NULL && pending->count >= pending->max) {
+        /* Too many connections have not proved themselves yet: this one is closed before
+         * a byte of it is read. */
+        pending->refused++;
+        net_conn_close_reason(conn, NET_CLOSE_DEADLINE, 0);
+        return;
+    }
+    net_pending_join(conn, pending);
+    if (listener->tls != NULL && net_tls_conn_start(conn, listener->tls, true, 0) != BALLOT_OK) {
+        net_conn_close_reason(conn, NET_CLOSE_ERROR, UV_ENOMEM);
+        return;
+    }
     listener->fn(listener, conn, listener->user);
     if (conn->ops == NULL && !conn->closing) {
         net_conn_close(conn);
@@ -65,6 +82,16 @@ int net_listen(net_loop_t *loop, const net_addr_t *addr, const net_conn_limits_t
     }
     *out = listener;
     return BALLOT_OK;
+}
+
+void net_listener_set_tls(net_listener_t *listener, net_tls_t *tls)
+{
+    listener->tls = tls;
+}
+
+void net_listener_set_pending(net_listener_t *listener, net_pending_t *pending)
+{
+    listener->pending = pending;
 }
 
 void net_listener_on_handle_closed(uv_handle_t *handle)

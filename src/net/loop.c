@@ -110,6 +110,7 @@ void net_loop_destroy(net_loop_t *loop)
     int rc = uv_loop_close(&loop->uv);
     assert(rc == 0);
     (void)rc;
+    free(loop->tls_raw);
     free(loop);
 }
 

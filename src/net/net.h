@@ -90,6 +90,8 @@ typedef enum net_close_reason {
     NET_CLOSE_ERROR = 3,       /* a socket error */
     NET_CLOSE_READ_BOUND = 4,  /* the read buffer is full and the owner cannot consume */
     NET_CLOSE_WRITE_BOUND = 5, /* the other side does not read what it is sent */
+    NET_CLOSE_TLS = 6,         /* TLS handshake or record failed (net_conn_tls_error) */
+    NET_CLOSE_DEADLINE = 7,    /* the handshake did not finish in time (net_pending_t) */
 } net_close_reason_t;
 
 typedef struct net_conn_ops {
@@ -129,12 +131,37 @@ bool net_conn_closing(const net_conn_t *conn);
 /* The remote address as "host:port". */
 const char *net_conn_peer_text(const net_conn_t *conn);
 
+/* ---- connections that have not finished their handshake ----
+ *
+ * A group of connections that have not yet proved anything (TLS handshake, then HELLO for
+ * peer links): at most `max` accepted ones at a time (more are closed on accept, before
+ * any byte is read), and each is closed with NET_CLOSE_DEADLINE when still pending after
+ * deadline_ms. The owner keeps the struct alive as long as the loop. */
+typedef struct net_pending {
+    uint32_t max;
+    uint32_t deadline_ms;
+    bool until_tls; /* the TLS handshake ends pending; else only net_conn_established() */
+    uint32_t count;
+    uint64_t refused; /* closed on accept: the group was full */
+    uint64_t expired; /* closed at the deadline */
+    net_conn_t *head; /* oldest first */
+    net_conn_t *tail;
+} net_pending_t;
+
+/* The connection finished its handshake: it leaves its pending group. */
+void net_conn_established(net_conn_t *conn);
+bool net_conn_pending(const net_conn_t *conn);
+/* Closes the group's connections that are past their deadline; O(expired + 1). */
+void net_pending_expire(net_pending_t *pending, uint64_t now_ms);
+
 /* ---- listening ---- */
 
 /* A new connection: set its ops (net_conn_set_ops) or close it. */
 typedef void (*net_accept_fn)(net_listener_t *listener, net_conn_t *conn, void *user);
 int net_listen(net_loop_t *loop, const net_addr_t *addr, const net_conn_limits_t *limits,
                net_accept_fn fn, void *user, net_listener_t **out, char *msg, size_t msg_bytes);
+/* Accepted connections join this group (NULL: none). */
+void net_listener_set_pending(net_listener_t *listener, net_pending_t *pending);
 /* Stops accepting; connections already made live on. */
 void net_listener_close(net_listener_t *listener);
 
@@ -145,7 +172,10 @@ typedef struct net_dialer_config {
     uint32_t backoff_min_ms;
     uint32_t backoff_max_ms;
     net_conn_limits_t limits;
-    uint64_t seed; /* jitter */
+    uint64_t seed;          /* jitter */
+    struct net_tls *tls;    /* speak TLS as the client (NULL: plain TCP) */
+    uint32_t tls_peer_id;   /* the node id the other side must prove (peer contexts) */
+    net_pending_t *pending; /* join this group until established (its max is not applied) */
 } net_dialer_config_t;
 
 /* Connected: set the connection's ops. When the connection later closes, the dialer

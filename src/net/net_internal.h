@@ -28,6 +28,7 @@ struct net_loop {
     net_signal_fn signal_fn;
     void *signal_user;
     net_conn_t *dirty; /* connections with output to flush or input to re-deliver */
+    uint8_t *tls_raw;  /* one read's ciphertext, fed straight into its connection's TLS */
     bool destroying;
 };
 
@@ -65,11 +66,21 @@ struct net_conn {
     net_conn_t *dirty_prev;
     net_conn_t *dirty_next;
     bool dirty_listed;
-    net_dialer_t *dialer; /* the dialer that made it, or NULL */
+    net_dialer_t *dialer;     /* the dialer that made it, or NULL */
+    struct net_tls_conn *tls; /* NULL: plain TCP */
+    net_pending_t *pending;   /* the group it is pending in, or NULL */
+    net_conn_t *pending_prev;
+    net_conn_t *pending_next;
+    uint64_t pending_deadline_ms;
     char peer_text[NET_HOST_BYTES_MAX + 8];
 };
 
+#define NET_KEEPALIVE_IDLE_S     10
+#define NET_KEEPALIVE_INTERVAL_S 2
+#define NET_KEEPALIVE_PROBES     5
+
 net_conn_t *net_conn_new(net_loop_t *loop, const net_conn_limits_t *limits);
+void net_conn_keepalive(net_conn_t *conn);
 /* Closes with a reason (first reason wins). */
 void net_conn_close_reason(net_conn_t *conn, net_close_reason_t reason, int uv_err);
 void net_conn_fill_peer_text(net_conn_t *conn);
@@ -79,6 +90,29 @@ void net_conn_mark_dirty(net_conn_t *conn);
 void net_loop_kick(net_loop_t *loop);
 /* Called when a dialer's connection has closed (after the owner's on_close). */
 void net_dialer_conn_closed(net_dialer_t *dialer);
+/* Makes room at read_end for the next bytes (false: the read bound is reached). */
+bool net_conn_make_read_room(net_conn_t *conn);
+/* Calls the owner's on_data when input is buffered and the connection is not paused. */
+void net_conn_deliver(net_conn_t *conn);
+void net_pending_join(net_conn_t *conn, net_pending_t *pending);
+
+/* tls.c */
+#define NET_TLS_RAW_BYTES (64u * 1024u)
+struct net_tls;
+/* Starts TLS on a fresh connection (server side when peer_id_expected is 0 and accepting). */
+int net_tls_conn_start(net_conn_t *conn, struct net_tls *tls, bool accepting,
+                       uint32_t peer_id_expected);
+void net_tls_conn_free(net_conn_t *conn);
+/* Ciphertext arrived: feed it, advance the handshake, decrypt into the read buffer and
+ * deliver. */
+void net_tls_on_ciphertext(net_conn_t *conn, const uint8_t *bytes, size_t size);
+/* Decrypts what is buffered and delivers (after a resume). */
+void net_tls_pump(net_conn_t *conn);
+/* Encrypts the gathered output (once the handshake is done) and returns how many
+ * ciphertext bytes wait to be sent; net_tls_take() copies them out. */
+size_t net_tls_encrypt(net_conn_t *conn);
+void net_tls_take(net_conn_t *conn, uint8_t *dst, size_t size);
+
 /* Close callbacks for net_loop_destroy's sweep. */
 void net_conn_on_handle_closed(uv_handle_t *handle);
 void net_listener_on_handle_closed(uv_handle_t *handle);

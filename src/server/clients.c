@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "net/tls.h"
 #include "server/log.h"
 #include "server/server_internal.h"
 
@@ -29,6 +30,10 @@ static const char *clients_close_reason(net_close_reason_t reason)
         return "request over the read bound";
     case NET_CLOSE_WRITE_BOUND:
         return "replies not read (output bound reached)";
+    case NET_CLOSE_TLS:
+        return "TLS failed";
+    case NET_CLOSE_DEADLINE:
+        return "TLS handshake not finished in time";
     }
     return "?";
 }
@@ -258,8 +263,24 @@ int clients_listen(server_t *srv, char *msg, size_t msg_bytes)
     }
     net_conn_limits_t limits = {.read_bytes_max = SERVER_RESP_READ_BYTES_MAX,
                                 .write_bytes_max = srv->cfg->client_output_bytes_max};
-    return net_listen(srv->loop, &srv->cfg->client_addr, &limits, clients_on_accept, srv,
-                      &srv->client_listener, msg, msg_bytes);
+    if (cfg->client_tls_cert[0] != '\0') {
+        int rc = net_tls_server(cfg->client_tls_cert, cfg->client_tls_key, cfg->client_tls_ca,
+                                &srv->client_tls, msg, msg_bytes);
+        if (rc != BALLOT_OK) {
+            return rc;
+        }
+    }
+    int rc = net_listen(srv->loop, &cfg->client_addr, &limits, clients_on_accept, srv,
+                        &srv->client_listener, msg, msg_bytes);
+    if (rc == BALLOT_OK && srv->client_tls != NULL) {
+        /* TLS clients: bounded while they handshake (docs/operations.md). */
+        srv->client_pending.max = cfg->handshake_max;
+        srv->client_pending.deadline_ms = cfg->handshake_timeout_ms;
+        srv->client_pending.until_tls = true;
+        net_listener_set_tls(srv->client_listener, srv->client_tls);
+        net_listener_set_pending(srv->client_listener, &srv->client_pending);
+    }
+    return rc;
 }
 
 void clients_close_all(server_t *srv)

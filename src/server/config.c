@@ -99,6 +99,25 @@ static const opt_t config_opts[] = {
      "snapshot after this many applied command bytes (0: off)"},
     {"snapshot-log-keep-slots", OPT_U64, SC(snapshot_log_keep_slots), 0, UINT64_MAX, false, "N",
      "log slots kept in memory below a snapshot for lagging peers"},
+    {"peer-key-file", OPT_PATH, SC(peer_key_file), 0, 0, false, "FILE",
+     "this node's pairwise peer keys (ballot keygen): TLS 1.3 PSK between nodes"},
+    {"peer-cert", OPT_PATH, SC(peer_cert), 0, 0, false, "FILE",
+     "X.509 peer TLS: this node's certificate (names ballot-node-ID)"},
+    {"peer-key", OPT_PATH, SC(peer_key), 0, 0, false, "FILE", "X.509 peer TLS: its private key"},
+    {"peer-ca", OPT_PATH, SC(peer_ca), 0, 0, false, "FILE",
+     "X.509 peer TLS: the CA that signs every node's certificate"},
+    {"peer-insecure", OPT_FLAG, SC(peer_insecure), 0, 0, false, NULL,
+     "peers talk plain TCP with no authentication (testing only)"},
+    {"client-tls-cert", OPT_PATH, SC(client_tls_cert), 0, 0, false, "FILE",
+     "serve clients over TLS with this certificate"},
+    {"client-tls-key", OPT_PATH, SC(client_tls_key), 0, 0, false, "FILE",
+     "the client TLS certificate's private key"},
+    {"client-tls-ca", OPT_PATH, SC(client_tls_ca), 0, 0, false, "FILE",
+     "require client certificates signed by this CA"},
+    {"handshake-timeout-ms", OPT_U32, SC(handshake_timeout_ms), 100, 600000, false, "MS",
+     "a connection that has not finished its TLS handshake (and HELLO) by then is closed"},
+    {"handshake-max", OPT_U32, SC(handshake_max), 1, CONFIG_HANDSHAKE_MAX_MAX, false, "N",
+     "connections in handshake per listener; more are closed on accept"},
     {"log-level", OPT_LEVEL, SC(log_level), 0, 0, false, "LEVEL",
      "error, warn, info (default) or debug"},
     {"users-file", OPT_PATH, SC(users_file), 0, 0, false, "FILE",
@@ -359,6 +378,47 @@ static void config_defaults(server_config_t *cfg)
     cfg->snapshot_every_bytes = CONFIG_SNAPSHOT_BYTES_DEFAULT;
     cfg->snapshot_log_keep_slots = CONFIG_SNAPSHOT_LOG_KEEP_SLOTS_DEFAULT;
     cfg->protected_mode = true;
+    cfg->handshake_timeout_ms = CONFIG_HANDSHAKE_TIMEOUT_MS_DEFAULT;
+    cfg->handshake_max = CONFIG_HANDSHAKE_MAX_DEFAULT;
+}
+
+/* Exactly one way to authenticate peers, and the TLS files that go together. */
+static bool config_check_tls(const server_config_t *cfg, char *err, size_t err_bytes)
+{
+    bool psk = cfg->peer_key_file[0] != '\0';
+    bool any_x509 =
+        cfg->peer_cert[0] != '\0' || cfg->peer_key[0] != '\0' || cfg->peer_ca[0] != '\0';
+    bool x509 = cfg->peer_cert[0] != '\0' && cfg->peer_key[0] != '\0' && cfg->peer_ca[0] != '\0';
+    if (any_x509 && !x509) {
+        snprintf(err, err_bytes,
+                 "X.509 peer TLS needs all of --peer-cert, --peer-key and --peer-ca");
+        return false;
+    }
+    int modes = (psk ? 1 : 0) + (x509 ? 1 : 0) + (cfg->peer_insecure ? 1 : 0);
+    if (modes > 1) {
+        snprintf(err, err_bytes,
+                 "choose one of --peer-key-file, --peer-cert/--peer-key/--peer-ca and "
+                 "--peer-insecure");
+        return false;
+    }
+    if (modes == 0 && cfg->node_count > 1) {
+        snprintf(err, err_bytes,
+                 "peers must authenticate: give --peer-key-file FILE (make one with `ballot "
+                 "keygen`), or --peer-cert, --peer-key and --peer-ca, or --peer-insecure to run "
+                 "without authentication (docs/security.md)");
+        return false;
+    }
+    bool cert = cfg->client_tls_cert[0] != '\0';
+    bool key = cfg->client_tls_key[0] != '\0';
+    if (cert != key) {
+        snprintf(err, err_bytes, "client TLS needs both --client-tls-cert and --client-tls-key");
+        return false;
+    }
+    if (cfg->client_tls_ca[0] != '\0' && !cert) {
+        snprintf(err, err_bytes, "--client-tls-ca needs --client-tls-cert and --client-tls-key");
+        return false;
+    }
+    return true;
 }
 
 static bool config_same_addr(const net_addr_t *a, const net_addr_t *b)
@@ -520,6 +580,9 @@ static bool config_check(config_parse_state_t *st)
     }
     if (cfg->reconnect_min_ms > cfg->reconnect_max_ms) {
         snprintf(err, err_bytes, "--reconnect-min-ms is above --reconnect-max-ms");
+        return false;
+    }
+    if (!config_check_tls(cfg, err, err_bytes)) {
         return false;
     }
     config_merge_node(st);

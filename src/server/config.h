@@ -35,6 +35,9 @@
 #define CONFIG_WINDOW_SLOTS_DEFAULT            2u
 #define CONFIG_RECONNECT_MIN_MS_DEFAULT        50u
 #define CONFIG_RECONNECT_MAX_MS_DEFAULT        2000u
+#define CONFIG_HANDSHAKE_TIMEOUT_MS_DEFAULT    5000u
+#define CONFIG_HANDSHAKE_MAX_DEFAULT           64u
+#define CONFIG_HANDSHAKE_MAX_MAX               10000u
 
 typedef struct server_config {
     uint32_t id;
@@ -65,6 +68,18 @@ typedef struct server_config {
     uint64_t snapshot_every_slots; /* 0: never by slot count */
     uint64_t snapshot_every_bytes; /* 0: never by applied bytes */
     uint64_t snapshot_log_keep_slots;
+    /* peer authentication (docs/security.md): a key file, or X.509, or explicitly none */
+    char peer_key_file[CONFIG_PATH_BYTES_MAX];
+    char peer_cert[CONFIG_PATH_BYTES_MAX];
+    char peer_key[CONFIG_PATH_BYTES_MAX];
+    char peer_ca[CONFIG_PATH_BYTES_MAX];
+    bool peer_insecure;
+    /* client TLS: on when a certificate is given; client certificates when a CA is */
+    char client_tls_cert[CONFIG_PATH_BYTES_MAX];
+    char client_tls_key[CONFIG_PATH_BYTES_MAX];
+    char client_tls_ca[CONFIG_PATH_BYTES_MAX];
+    uint32_t handshake_timeout_ms; /* TLS handshake (and HELLO, for peers) must end by then */
+    uint32_t handshake_max;        /* connections in handshake per listener */
     char users_file[CONFIG_PATH_BYTES_MAX]; /* --users-file; "" when none */
     bool protected_mode;                    /* --protected-mode (default yes) */
     acl_t *acl; /* the users: from --users-file, or the open `default` user */

@@ -120,6 +120,12 @@ static void info_stats(server_t *srv, wire_buf_t *out)
     info_line(out, "errors_replied:%llu", (unsigned long long)srv->stat_errors);
     info_line(out, "resp_requests_refused:%llu", (unsigned long long)srv->stat_resp_refused);
     info_line(out, "peer_frames_refused:%llu", (unsigned long long)srv->stat_peer_frames_refused);
+    info_line(out, "peer_auth_refused:%llu", (unsigned long long)srv->stat_peer_auth_refused);
+    info_line(out, "handshakes_pending:%u", srv->peer_pending.count + srv->client_pending.count);
+    info_line(out, "handshakes_expired:%llu",
+              (unsigned long long)(srv->peer_pending.expired + srv->client_pending.expired));
+    info_line(out, "handshakes_refused_full:%llu",
+              (unsigned long long)(srv->peer_pending.refused + srv->client_pending.refused));
     info_line(out, "peers_refused_amnesia:%llu", (unsigned long long)srv->stat_amnesia_refused);
     info_line(out, "acl_access_denied_auth:%llu", (unsigned long long)srv->stat_auth_failures);
     info_line(out, "acl_access_denied_cmd:%llu", (unsigned long long)srv->stat_denied_commands);

@@ -1,12 +1,16 @@
 /* Links between nodes. Every node dials every other node (src/net reconnects with
  * backoff) and accepts their dials, so each pair has up to two TCP connections; a message
  * goes out on our own dial when its handshake is done, else on the peer's. Each
- * connection starts with a HELLO from both sides (wire.h): a wrong cluster id, node id or
- * version, or any malformed frame, closes that connection with a log line, and the node
- * carries on serving. */
+ * connection is TLS 1.3, mutually authenticated with pairwise keys or X.509 certificates
+ * that name the node (src/net/tls.h, docs/security.md), unless --peer-insecure; nothing is
+ * parsed before the TLS handshake passed. Then both sides send a HELLO (wire.h): a wrong
+ * cluster id, node id or version, a node id other than the one the credential proved, a
+ * duplicate of a live link, or any malformed frame, closes that connection with a log line,
+ * and the node carries on serving. */
 #include <stdlib.h>
 #include <string.h>
 
+#include "net/tls.h"
 #include "server/log.h"
 #include "server/server_internal.h"
 
@@ -23,6 +27,10 @@ static const char *peers_close_reason(net_close_reason_t reason)
         return "frame over the read bound";
     case NET_CLOSE_WRITE_BOUND:
         return "peer not reading (output bound reached)";
+    case NET_CLOSE_TLS:
+        return "TLS failed";
+    case NET_CLOSE_DEADLINE:
+        return "handshake not finished in time";
     }
     return "?";
 }
@@ -63,11 +71,42 @@ static void peer_update_up(server_t *srv, peer_t *peer, const char *why)
     (void)srv;
 }
 
+/* At most PEER_REFUSAL_LOGS_PER_SECOND lines a second about connections refused before
+ * they authenticated, so that a flood of them cannot flood the log. */
+static bool peer_may_log(server_t *srv)
+{
+    uint64_t second = server_now_ms() / 1000u;
+    if (second != srv->peer_log_second) {
+        if (srv->peer_log_suppressed > 0) {
+            log_warn("%llu more refused peer connection(s) not logged",
+                     (unsigned long long)srv->peer_log_suppressed);
+        }
+        srv->peer_log_second = second;
+        srv->peer_log_count = 0;
+        srv->peer_log_suppressed = 0;
+    }
+    if (srv->peer_log_count >= PEER_REFUSAL_LOGS_PER_SECOND) {
+        srv->peer_log_suppressed++;
+        return false;
+    }
+    srv->peer_log_count++;
+    return true;
+}
+
 static void peer_link_on_close(net_conn_t *conn, void *user, net_close_reason_t reason, int uv_err)
 {
-    (void)conn;
     peer_link_t *link = user;
     server_t *srv = link->srv;
+    if ((reason == NET_CLOSE_TLS || reason == NET_CLOSE_DEADLINE) && !link->refused &&
+        !srv->stopping) {
+        srv->stat_peer_auth_refused++;
+        if (peer_may_log(srv)) {
+            log_warn("peer connection %s (%s%u): refused before any frame: %s%s%s",
+                     net_conn_peer_text(conn), link->outbound ? "to n" : "from n", link->peer_id,
+                     peers_close_reason(reason), reason == NET_CLOSE_TLS ? ": " : "",
+                     reason == NET_CLOSE_TLS ? net_conn_tls_error(conn) : "");
+        }
+    }
     if (link->peer_id != NODE_NONE && link->peer_id <= NODES_MAX) {
         peer_t *peer = &srv->peers[link->peer_id];
         if (peer->out_link == link) {
@@ -90,6 +129,7 @@ static void peer_link_on_close(net_conn_t *conn, void *user, net_close_reason_t 
 static void peer_link_refuse(peer_link_t *link, const char *why)
 {
     link->srv->stat_peer_frames_refused++;
+    link->refused = true;
     log_warn("peer connection %s (%s%u): refused: %s; closing it", net_conn_peer_text(link->conn),
              link->outbound ? "to n" : "from n", link->peer_id, why);
     net_conn_close(link->conn);
@@ -179,6 +219,14 @@ static void peer_on_hello(peer_link_t *link, const wire_hello_t *hello)
         peer_link_refuse(link, err);
         return;
     }
+    uint32_t proven = net_conn_tls_peer_id(link->conn);
+    if (srv->peer_tls != NULL && proven != hello->node_id) {
+        srv->stat_peer_auth_refused++;
+        snprintf(err, sizeof(err), "its credential proves node %u, its HELLO claims node %u",
+                 proven, hello->node_id);
+        peer_link_refuse(link, err);
+        return;
+    }
     wire_timing_t timing = peers_timing(srv);
     char timing_err[WIRE_TIMING_ERROR_BYTES];
     if (wire_hello_check_timing(hello, &timing, timing_err, sizeof(timing_err)) != BALLOT_OK) {
@@ -193,13 +241,33 @@ static void peer_on_hello(peer_link_t *link, const wire_hello_t *hello)
         peer->out_link = link;
         net_dialer_healthy(peer->dialer);
     } else {
+        /* A live link is never displaced by another HELLO for the same node: the node
+         * redials only after its end of the old link closed, which closes ours too (TCP
+         * keepalive finds links whose other end vanished without a word). */
+        if (peer_link_usable(peer->in_link) && peer->in_link != link) {
+            srv->stat_peer_auth_refused++;
+            snprintf(err, sizeof(err), "node %u already has a live link to this node",
+                     hello->node_id);
+            peer_link_refuse(link, err);
+            return;
+        }
+        uint64_t second = server_now_ms() / 1000u;
+        if (second != peer->hello_second) {
+            peer->hello_second = second;
+            peer->hello_count = 0;
+        }
+        if (++peer->hello_count > PEER_HELLO_PER_SECOND_MAX) {
+            srv->stat_peer_auth_refused++;
+            snprintf(err, sizeof(err), "node %u's link was replaced over %u times this second",
+                     hello->node_id, PEER_HELLO_PER_SECOND_MAX);
+            peer_link_refuse(link, err);
+            return;
+        }
         link->peer_id = hello->node_id;
         peer_send_hello(link, hello->node_id);
-        if (peer->in_link != NULL && peer->in_link != link) {
-            net_conn_close(peer->in_link->conn); /* the peer redialled; the old one is stale */
-        }
         peer->in_link = link;
     }
+    net_conn_established(link->conn);
     link->ready = true;
     peer_update_up(srv, peer, "");
 }
@@ -295,19 +363,63 @@ static void peers_on_dial(net_dialer_t *dialer, net_conn_t *conn, void *user)
     }
 }
 
+static int peers_tls_start(server_t *srv, char *msg, size_t msg_bytes)
+{
+    const server_config_t *cfg = srv->cfg;
+    if (cfg->peer_insecure) {
+        log_warn("--peer-insecure: peer links are plain TCP without authentication; anyone who "
+                 "can reach %s:%u can speak as any node (docs/security.md)",
+                 cfg->peer_addr.host, (unsigned)cfg->peer_addr.port);
+        return BALLOT_OK;
+    }
+    if (cfg->peer_key_file[0] != '\0') {
+        net_peer_keys_t *keys = calloc(1, sizeof(*keys));
+        if (keys == NULL) {
+            snprintf(msg, msg_bytes, "out of memory");
+            return BALLOT_ENOMEM;
+        }
+        int rc =
+            net_peer_keys_read(cfg->peer_key_file, cfg->id, cfg->node_count, keys, msg, msg_bytes);
+        if (rc == BALLOT_OK) {
+            rc = net_tls_peer_psk(keys, &srv->peer_tls, msg, msg_bytes);
+        }
+        memset(keys, 0, sizeof(*keys));
+        free(keys);
+        if (rc == BALLOT_OK) {
+            log_info("peer links: TLS 1.3 with pairwise keys from %s", cfg->peer_key_file);
+        }
+        return rc;
+    }
+    int rc = net_tls_peer_x509(cfg->id, cfg->node_count, cfg->peer_cert, cfg->peer_key,
+                               cfg->peer_ca, &srv->peer_tls, msg, msg_bytes);
+    if (rc == BALLOT_OK) {
+        log_info("peer links: TLS 1.3 with X.509 certificates (CA %s)", cfg->peer_ca);
+    }
+    return rc;
+}
+
 int peers_start(server_t *srv, char *msg, size_t msg_bytes)
 {
     const server_config_t *cfg = srv->cfg;
     if (cfg->node_count == 1) {
         return BALLOT_OK;
     }
-    net_conn_limits_t limits = {.read_bytes_max = PEER_READ_BYTES_MAX,
-                                .write_bytes_max = cfg->peer_output_bytes_max};
-    int rc = net_listen(srv->loop, &cfg->peer_addr, &limits, peers_on_accept, srv,
-                        &srv->peer_listener, msg, msg_bytes);
+    int rc = peers_tls_start(srv, msg, msg_bytes);
     if (rc != BALLOT_OK) {
         return rc;
     }
+    srv->peer_pending.max = cfg->handshake_max;
+    srv->peer_pending.deadline_ms = cfg->handshake_timeout_ms;
+    srv->peer_pending.until_tls = false; /* until the HELLO */
+    net_conn_limits_t limits = {.read_bytes_max = PEER_READ_BYTES_MAX,
+                                .write_bytes_max = cfg->peer_output_bytes_max};
+    rc = net_listen(srv->loop, &cfg->peer_addr, &limits, peers_on_accept, srv, &srv->peer_listener,
+                    msg, msg_bytes);
+    if (rc != BALLOT_OK) {
+        return rc;
+    }
+    net_listener_set_tls(srv->peer_listener, srv->peer_tls);
+    net_listener_set_pending(srv->peer_listener, &srv->peer_pending);
     for (uint32_t id = 1; id <= cfg->node_count; id++) {
         peer_t *peer = &srv->peers[id];
         peer->id = id;
@@ -320,7 +432,10 @@ int peers_start(server_t *srv, char *msg, size_t msg_bytes)
                                   .backoff_min_ms = cfg->reconnect_min_ms,
                                   .backoff_max_ms = cfg->reconnect_max_ms,
                                   .limits = limits,
-                                  .seed = cfg->node.seed ^ id};
+                                  .seed = cfg->node.seed ^ id,
+                                  .tls = srv->peer_tls,
+                                  .tls_peer_id = id,
+                                  .pending = &srv->peer_pending};
         rc = net_dialer_create(srv->loop, &dc, peers_on_dial, peer, &peer->dialer);
         if (rc != BALLOT_OK) {
             snprintf(msg, msg_bytes, "cannot dial n%u: %s", id, ballot_strerror(rc));

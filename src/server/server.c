@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "net/tls.h"
 #include "server/log.h"
 #include "server/server_internal.h"
 
@@ -459,6 +460,8 @@ static void server_on_tick(net_timer_t *timer, void *user)
     clients_tick(srv, now);
     snapshots_tick(srv, now);
     backup_tick(srv, now);
+    net_pending_expire(&srv->peer_pending, now);
+    net_pending_expire(&srv->client_pending, now);
     if (srv->trace != NULL && now - srv->trace_flushed_ms >= SERVER_TRACE_FLUSH_MS) {
         srv->trace_flushed_ms = now;
         trace_writer_flush(srv->trace);
@@ -632,6 +635,8 @@ static void server_free(server_t *srv)
     idmap_free(&srv->read_map);
     node_destroy(srv->node);
     kv_free(srv->kv);
+    net_tls_free(srv->peer_tls);
+    net_tls_free(srv->client_tls);
     free(srv);
 }
 
@@ -642,8 +647,9 @@ static void server_log_ready(server_t *srv)
     char peer_text[NET_HOST_BYTES_MAX + 8];
     net_addr_format(&cfg->client_addr, client_text, sizeof(client_text));
     net_addr_format(&cfg->peer_addr, peer_text, sizeof(peer_text));
-    log_info("ballotd n%u of %u (cluster %llu) serving RESP on %s, peers on %s, data in %s%s",
-             cfg->id, cfg->node_count, (unsigned long long)cfg->cluster_id, client_text,
+    log_info("ballotd n%u of %u (cluster %llu) serving RESP%s on %s, peers on %s, data in %s%s",
+             cfg->id, cfg->node_count, (unsigned long long)cfg->cluster_id,
+             srv->client_tls != NULL ? " over TLS" : "", client_text,
              cfg->node_count > 1 ? peer_text : "(none)", cfg->data_dir,
              srv->rejoin ? " (rejoining)" : "");
 }

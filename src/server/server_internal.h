@@ -44,6 +44,11 @@
 #define SERVER_TRACE_FLUSH_MS       1000u
 /* A stopping leader waits at most this long for its successor to take over. */
 #define SERVER_HANDOVER_MS 500u
+/* A node id whose inbound link is replaced more often than this per second is refused for
+ * the rest of that second (a flapping or hostile dialler cannot churn the links). */
+#define PEER_HELLO_PER_SECOND_MAX 10u
+/* Log lines about refused peer connections, per second; the rest are counted. */
+#define PEER_REFUSAL_LOGS_PER_SECOND 10u
 
 typedef struct server server_t;
 typedef struct client client_t;
@@ -114,6 +119,7 @@ struct peer_link {
     bool outbound;
     uint32_t peer_id; /* outbound: the target; inbound: from its HELLO */
     bool ready;       /* HELLOs exchanged */
+    bool refused;     /* closed here with a logged reason */
 };
 
 typedef struct peer {
@@ -123,6 +129,8 @@ typedef struct peer {
     peer_link_t *out_link; /* our connection to it */
     peer_link_t *in_link;  /* its connection to us */
     bool up;               /* last logged state */
+    uint64_t hello_second; /* the second the count is for (ms / 1000) */
+    uint32_t hello_count;  /* inbound links taken for this id in that second */
     char addr_text[NET_HOST_BYTES_MAX + 8];
 } peer_t;
 
@@ -180,6 +188,13 @@ struct server {
     net_timer_t *tick_timer;
     net_listener_t *client_listener;
     net_listener_t *peer_listener;
+    struct net_tls *peer_tls;     /* NULL: --peer-insecure */
+    struct net_tls *client_tls;   /* NULL: plain TCP clients */
+    net_pending_t peer_pending;   /* peer connections before TLS and HELLO */
+    net_pending_t client_pending; /* client connections before TLS */
+    uint64_t peer_log_second;
+    uint32_t peer_log_count;
+    uint64_t peer_log_suppressed;
     peer_t peers[NODES_MAX + 1];
     trace_writer_t *trace;
     trace_ring_t *ring;
@@ -245,7 +260,8 @@ struct server {
     uint64_t stat_connections;
     uint64_t stat_rejected_connections;
     uint64_t stat_peer_frames_refused;
-    uint64_t stat_amnesia_refused; /* HELLOs of members founded again on an empty disk */
+    uint64_t stat_peer_auth_refused; /* TLS failures, deadline, wrong identity, duplicates */
+    uint64_t stat_amnesia_refused;   /* HELLOs of members founded again on an empty disk */
     uint64_t stat_resp_refused;
     uint64_t stat_auth_failures;
     uint64_t stat_denied_commands;

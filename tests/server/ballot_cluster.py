@@ -55,9 +55,11 @@ class Resp:
     """A RESP2 client. Replies: str for simple strings, bytes for bulk, int, None for nil,
     list for arrays, RespError instances (returned, not raised) for errors."""
 
-    def __init__(self, port, timeout=5.0):
+    def __init__(self, port, timeout=5.0, ssl_ctx=None):
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout * SLOW)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if ssl_ctx is not None:
+            self.sock = ssl_ctx.wrap_socket(self.sock, server_hostname="localhost")
         self.buf = b""
 
     def close(self):
@@ -130,8 +132,8 @@ class Resp:
             return False
 
 
-def info(port):
-    c = Resp(port)
+def info(port, ssl_ctx=None):
+    c = Resp(port, ssl_ctx=ssl_ctx)
     try:
         text = c.cmd("INFO")
     finally:
@@ -145,7 +147,11 @@ def info(port):
 
 
 class Cluster:
-    def __init__(self, build_dir, nodes=3, extra_args=(), name="cluster"):
+    """peer_auth: "psk" (default: `ballot keygen` key files in the cluster's directory),
+    "insecure" (--peer-insecure: tests that forge raw peer frames), or "none" (no peer flag
+    at all: the test passes its own in extra_args)."""
+
+    def __init__(self, build_dir, nodes=3, extra_args=(), name="cluster", peer_auth="psk"):
         self.ballotd = os.path.join(build_dir, "ballotd")
         self.ballot = os.path.join(build_dir, "ballot")
         check(os.access(self.ballotd, os.X_OK), "%s not built" % self.ballotd)
@@ -159,6 +165,23 @@ class Cluster:
         self.procs = {}
         self.logs = {}
         self.started = set()
+        self.peer_auth = peer_auth
+        self.client_ssl = None  # an ssl.SSLContext when the nodes serve clients over TLS
+        self.key_dir = os.path.join(self.dir, "keys")
+        if peer_auth == "psk" and nodes > 1:
+            out = subprocess.run([self.ballot, "keygen", "--nodes", str(nodes), "--out",
+                                  self.key_dir], capture_output=True)
+            check(out.returncode == 0, "ballot keygen: %r" % out.stderr)
+
+    def key_file(self, i):
+        return os.path.join(self.key_dir, "node%d.key" % i)
+
+    def peer_auth_args(self, i):
+        if self.n == 1 or self.peer_auth == "none":
+            return []
+        if self.peer_auth == "insecure":
+            return ["--peer-insecure"]
+        return ["--peer-key-file", self.key_file(i)]
 
     def data_dir(self, i):
         return os.path.join(self.dir, "node%d" % i)
@@ -178,7 +201,7 @@ class Cluster:
             bootstrap = not rejoin and i not in self.started
         if bootstrap:
             a.append("--bootstrap")
-        return a + self.extra_args
+        return a + self.peer_auth_args(i) + self.extra_args
 
     def start(self, i, rejoin=False, wait=True, bootstrap=None):
         log = open(os.path.join(self.dir, "node%d.log" % i), "ab")
@@ -200,7 +223,7 @@ class Cluster:
             check(self.procs[i].poll() is None,
                   "node %d exited with %s:\n%s" % (i, self.procs[i].returncode, self.log_text(i)))
             try:
-                c = Resp(self.client_ports[i], timeout=1.0)
+                c = Resp(self.client_ports[i], timeout=1.0, ssl_ctx=self.client_ssl)
                 r = c.cmd("PING")
                 c.close()
                 if r == "PONG":
@@ -238,7 +261,7 @@ class Cluster:
                 if i in exclude:
                     continue
                 try:
-                    f = info(self.client_ports[i])
+                    f = info(self.client_ports[i], self.client_ssl)
                 except OSError:
                     continue
                 if f.get("role") == "leader" and f.get("lease_held") == "1":
@@ -247,7 +270,7 @@ class Cluster:
         raise TestFailure("no leader within %.1fs" % (timeout * SLOW))
 
     def client(self, i):
-        return Resp(self.client_ports[i])
+        return Resp(self.client_ports[i], ssl_ctx=self.client_ssl)
 
     def write_retry(self, i, *args, timeout=10.0):
         """A write that retries NOTLEADER/TIMEOUT/connection errors until it succeeds."""
@@ -274,7 +297,7 @@ class Cluster:
             seen = {}
             for i in nodes:
                 try:
-                    f = info(self.client_ports[i])
+                    f = info(self.client_ports[i], self.client_ssl)
                     seen[i] = (int(f["applied_index"]), int(f["commit_index"]))
                 except OSError:
                     seen[i] = None

@@ -147,4 +147,6 @@ def run(cluster):
 
 
 if __name__ == "__main__":
-    main(run, "server_malformed")
+    # Forged frames need a plain-TCP peer port: this tests the frame decoder.
+    # tests/security/test_peer_auth.py shows the same frames never reach it under TLS.
+    main(run, "server_malformed", peer_auth="insecure")

@@ -37,7 +37,7 @@ static void config_three_nodes(void **state)
     config_result_t rc =
         parse(&cfg, err, "--id", "2", "--data-dir", "/tmp/x", "--client", "127.0.0.1:6382",
               "--peers", "1=127.0.0.1:7381,2=127.0.0.1:7382,3=127.0.0.1:7383", "--lease-ms", "300",
-              "--cluster-id", "0x10", "--rejoin", NULL);
+              "--cluster-id", "0x10", "--rejoin", "--peer-insecure", NULL);
     assert_int_equal(rc, CONFIG_OK);
     assert_int_equal(cfg.id, 2);
     assert_int_equal(cfg.node_count, 3);
@@ -54,9 +54,9 @@ static void config_own_peer_outside_list(void **state)
     (void)state;
     static server_config_t cfg;
     char err[CONFIG_ERROR_BYTES];
-    config_result_t rc =
-        parse(&cfg, err, "--id", "3", "--data-dir", "/tmp/x", "--client", "127.0.0.1:6383",
-              "--peer", "127.0.0.1:7383", "--peers", "1=127.0.0.1:7381,2=127.0.0.1:7382", NULL);
+    config_result_t rc = parse(&cfg, err, "--id", "3", "--data-dir", "/tmp/x", "--client",
+                               "127.0.0.1:6383", "--peer", "127.0.0.1:7383", "--peers",
+                               "1=127.0.0.1:7381,2=127.0.0.1:7382", "--peer-insecure", NULL);
     assert_int_equal(rc, CONFIG_OK);
     assert_int_equal(cfg.node_count, 3);
     assert_int_equal(cfg.peers[3].port, 7383);
