@@ -213,6 +213,13 @@ bool disk_bitflip(sim_disk_t *d, prng_t *rng, bool anywhere, char *file, size_t 
     return true;
 }
 
+int disk_record_synced_end(sim_disk_t *d)
+{
+    assert(d->wal != NULL);
+    assert(disk_idle(d));
+    return wal_record_synced_end(d->wal);
+}
+
 bool disk_idle(const sim_disk_t *d)
 {
     return d->pending_count == 0 && !d->sync_in_flight;

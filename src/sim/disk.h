@@ -44,6 +44,7 @@ typedef struct sim_disk {
     bool sync_in_flight;
     uint64_t sync_id;
     bool needs_rejoin;
+    uint64_t synced_at_ms; /* when the last sync completed */
 } sim_disk_t;
 
 typedef enum disk_open_result {
@@ -78,6 +79,8 @@ simio_crash_result_t disk_crash(sim_disk_t *d, prng_t *rng, double torn_p, bool 
  * synced end (wal_segment_unprotected_from). False when there is nothing to flip. */
 bool disk_bitflip(sim_disk_t *d, prng_t *rng, bool anywhere, char *file, size_t file_bytes,
                   uint64_t *offset);
+/* Records the last sync's end as synced (wal_record_synced_end), when idle. */
+int disk_record_synced_end(sim_disk_t *d);
 /* Nothing appended is waiting for a sync. */
 bool disk_idle(const sim_disk_t *d);
 

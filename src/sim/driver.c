@@ -187,6 +187,25 @@ void sim_after_input(sim_t *sim, uint32_t id)
     driver_schedule_tick(sim, id);
 }
 
+/* As ballotd's storage thread: a disk idle for SIM_SEAL_DELAY_MS since its last sync records
+ * that sync's end (checked at the node's timer ticks, so that no agenda entry is added). */
+static void driver_seal_if_idle(sim_t *sim, uint32_t id)
+{
+    sim_node_t *n = &sim->nodes[id];
+    if (!disk_idle(&n->disk) || !wal_synced_end_behind(n->disk.wal) ||
+        sim->now_ms < n->disk.synced_at_ms + SIM_SEAL_DELAY_MS) {
+        return;
+    }
+    int err = disk_record_synced_end(&n->disk);
+    if (err == BALLOT_EIO) {
+        sim->stats.fsync_failures++;
+        sim_crash_node(sim, id, "fsync failed: node stops");
+    } else if (err != BALLOT_OK) {
+        sim_fail(sim, "simulator", "n%u: wal_record_synced_end: %s (%s)", id, ballot_strerror(err),
+                 wal_error(n->disk.wal));
+    }
+}
+
 void driver_tick(sim_t *sim, uint32_t id, uint64_t gen)
 {
     sim_node_t *n = &sim->nodes[id];
@@ -194,6 +213,10 @@ void driver_tick(sim_t *sim, uint32_t id, uint64_t gen)
         return;
     }
     n->tick_at_ms = UINT64_MAX;
+    driver_seal_if_idle(sim, id);
+    if (n->core == NULL) {
+        return; /* the seal's fdatasync failed: the node stopped */
+    }
     node_tick(n->core, sim_node_local(sim, id));
     sim_after_input(sim, id);
 }
@@ -230,6 +253,7 @@ void driver_sync_done(sim_t *sim, uint32_t id, bool fail)
         return;
     }
     node_persisted(n->core, seq, sim_node_local(sim, id));
+    n->disk.synced_at_ms = sim->now_ms;
     sim_after_input(sim, id);
 }
 

@@ -151,20 +151,54 @@ int wal_synced_end_write(wal_t *wal, uint64_t synced_end, uint64_t round_end)
     return storage_write_all(wal->io, wal->fd, copy, sizeof(copy), wal_synced_end_offset(end.seq));
 }
 
-int wal_seal(wal_t *wal)
+/* Writes a copy recording wal->file_bytes as synced and fdatasyncs it (the bytes below it
+ * must be durable already). Returns an errno. */
+static int record_end(wal_t *wal)
 {
-    assert(wal->fd >= 0);
-    int rc = wal->io->fdatasync(wal->io->ctx, wal->fd);
-    if (rc == 0) {
-        rc = wal_synced_end_write(wal, wal->file_bytes, wal->file_bytes);
-    }
+    int rc = wal_synced_end_write(wal, wal->file_bytes, wal->file_bytes);
     if (rc == 0) {
         rc = wal->io->fdatasync(wal->io->ctx, wal->fd);
     }
     if (rc == 0) {
         wal->end_seq++;
+        wal->end_recorded = wal->file_bytes;
     }
     return rc;
+}
+
+int wal_seal(wal_t *wal)
+{
+    assert(wal->fd >= 0);
+    int rc = wal->io->fdatasync(wal->io->ctx, wal->fd);
+    return rc == 0 ? record_end(wal) : rc;
+}
+
+bool wal_synced_end_behind(const wal_t *wal)
+{
+    return !wal->failed && wal->end_recorded < wal->file_bytes;
+}
+
+int wal_record_synced_end(wal_t *wal)
+{
+    if (wal->failed) {
+        return BALLOT_EIO;
+    }
+    if (!wal_synced_end_behind(wal)) {
+        return BALLOT_OK;
+    }
+    int rc = record_end(wal);
+    if (rc == 0) {
+        assert(!wal_synced_end_behind(wal));
+        return BALLOT_OK;
+    }
+    if (storage_errno_to_err(rc) == BALLOT_ENOSPC) {
+        storage_message(wal->error, sizeof(wal->error),
+                        "wal: recording the synced end in %s: disk full; retry later", wal->dir);
+        return BALLOT_ENOSPC;
+    }
+    /* A failed fdatasync is never retried (wal_sync). */
+    return wal_fail(wal, "wal: recording the synced end in %s failed: %s; the wal is stopped",
+                    wal->dir, strerror(rc));
 }
 
 int wal_segments_push(wal_t *wal, uint64_t first_lsn)
@@ -279,6 +313,7 @@ static int wal_roll(wal_t *wal)
     wal->fd = fd;
     wal->file_bytes = bytes;
     wal->end_seq = 1; /* written by wal_segment_header */
+    wal->end_recorded = WAL_SEGMENT_HEADER_BYTES;
     wal->segments[wal->segment_count - 1].records = carried ? 1u : 0u;
     wal->next_lsn += carried ? 1u : 0u;
     return BALLOT_OK;
@@ -414,6 +449,7 @@ int wal_sync(wal_t *wal)
         wal->promise_max = wal->buffered.promise_max;
     }
     wal->next_lsn += wal->buffered.records;
+    wal->end_recorded = wal->file_bytes;
     wal->file_bytes += wal->buffer_bytes;
     wal->end_seq++;
     if (wal->buffered.last_seq != 0) {

@@ -132,6 +132,15 @@ int wal_append(wal_t *wal, const persist_record_t *record);
  * error list above for BALLOT_ENOSPC (retry later) and BALLOT_EIO (stopped). */
 int wal_sync(wal_t *wal);
 
+/* wal_sync records where each sync ended only in the NEXT round's write (one fdatasync per
+ * round), so until then damage to the last round could not be told from a torn write. When
+ * the log goes idle, call wal_record_synced_end: one more fdatasync that records the end of
+ * everything synced so far (docs/storage.md, "Synced end"). BALLOT_OK (also when nothing is
+ * behind), BALLOT_ENOSPC (retry later), BALLOT_EIO (stopped). */
+int wal_record_synced_end(wal_t *wal);
+/* True when the last sync's end is not recorded yet (wal_record_synced_end has work). */
+bool wal_synced_end_behind(const wal_t *wal);
+
 /* The seq of the last record known durable (0 before any). Every appended record with a
  * seq up to this is durable. */
 uint64_t wal_durable_seq(const wal_t *wal);

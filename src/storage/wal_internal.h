@@ -27,9 +27,10 @@ struct wal {
     wal_segment_t *segments; /* oldest first; the last one is being written */
     uint32_t segment_count;
     uint32_t segment_capacity;
-    int fd;              /* the last segment's handle */
-    uint64_t file_bytes; /* the last segment's durable length */
-    uint64_t end_seq;    /* the last segment's newest synced-end copy (0: none yet) */
+    int fd;                /* the last segment's handle */
+    uint64_t file_bytes;   /* the last segment's durable length */
+    uint64_t end_seq;      /* the last segment's newest synced-end copy (0: none yet) */
+    uint64_t end_recorded; /* the synced end that copy (durably) records */
 
     uint8_t *buffer; /* frames appended, not yet durable */
     size_t buffer_bytes;
@@ -77,7 +78,8 @@ bool wal_synced_end_newest(const uint8_t *bytes, uint64_t size, uint64_t first_l
  * sync; the caller's next fdatasync carries it). Returns an errno. */
 int wal_synced_end_write(wal_t *wal, uint64_t synced_end, uint64_t round_end);
 /* Makes the last segment durable up to wal->file_bytes and records that end as synced: two
- * fdatasyncs (the data first, so the record never claims bytes still in flight). */
+ * fdatasyncs (the data first, so the record never claims bytes still in flight). Returns an
+ * errno. */
 int wal_seal(wal_t *wal);
 
 /* Adds a segment entry (the array grows within WAL_SEGMENTS_MAX). */

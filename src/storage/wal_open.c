@@ -113,6 +113,7 @@ static int cut_tail(replay_t *st, int fd, const char *name, uint64_t offset, uin
         rc = storage_write_all(io, fd, header, sizeof(header), 0);
         offset = WAL_SEGMENT_HEADER_BYTES;
         st->wal->end_seq = 1;
+        st->wal->end_recorded = WAL_SEGMENT_HEADER_BYTES;
     }
     if (rc == 0) {
         rc = io->ftruncate(io->ctx, fd, offset);
@@ -329,6 +330,8 @@ static int create_first_segment(replay_t *st)
     bool carried = false;
     rc = wal_segment_create(wal, 1, &wal->fd, &wal->file_bytes, &carried);
     assert(!carried);
+    wal->end_seq = 1; /* written by wal_segment_header */
+    wal->end_recorded = WAL_SEGMENT_HEADER_BYTES;
     if (rc != BALLOT_OK) {
         storage_message(st->report->message, sizeof(st->report->message), "%s", wal->error);
         return rc;
