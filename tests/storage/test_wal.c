@@ -403,6 +403,34 @@ static void cut_before_the_synced_end_is_corruption(void **state)
     test_collected_free(&c);
 }
 
+/* The last round's end is recorded by the next round, or by wal_record_synced_end when the
+ * log goes idle: after it, cutting the last record is corruption, not a torn tail. */
+static void idle_log_records_its_synced_end(void **state)
+{
+    fixture_t *f = *state;
+    f->options.segment_bytes = (uint64_t)1u << 20;
+    collected_t c = {0};
+    wal_report_t report;
+    wal_t *wal = open_ok(f, &c, &report);
+    write_range(wal, 1, 8, 4);
+    assert_true(wal_synced_end_behind(wal));
+    assert_int_equal(wal_record_synced_end(wal), BALLOT_OK);
+    assert_false(wal_synced_end_behind(wal));
+    assert_int_equal(wal_record_synced_end(wal), BALLOT_OK); /* nothing behind: no-op */
+    wal_close(wal);
+    char path[128];
+    segment_path(path, 1);
+    uint8_t *bytes = NULL;
+    size_t size = 0;
+    assert_int_equal(memio_get(f->memio, path, &bytes, &size), 0);
+    assert_int_equal(image_synced_end(bytes, size), size);
+    assert_true(memio_set_length(f->memio, path, size - 3u));
+    assert_int_equal(wal_open(DIR, f->io, &f->options, &wal, NULL, NULL, &report), BALLOT_ECORRUPT);
+    assert_int_equal(report.offset, size - 3u);
+    free(bytes);
+    test_collected_free(&c);
+}
+
 /* A WAL written by format 1 is refused with a message that says so. */
 static void format_1_is_refused(void **state)
 {
@@ -979,6 +1007,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(bit_flips_anywhere_are_corruption, setup, teardown),
         cmocka_unit_test_setup_teardown(cut_before_the_synced_end_is_corruption, setup, teardown),
         cmocka_unit_test_setup_teardown(format_1_is_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(idle_log_records_its_synced_end, setup, teardown),
         cmocka_unit_test_setup_teardown(missing_segment_is_corruption, setup, teardown),
         cmocka_unit_test(fdatasync_eio_is_fatal),
         cmocka_unit_test(fdatasync_enospc_is_fatal),
