@@ -10,16 +10,20 @@
  * Use (one thread at a time; see committer.h for the server's storage thread):
  *
  *   wal_open()    replays every record, in write order, through a callback (the driver
- *                 hands them to node_recover), repairing a torn tail;
+ *                 hands them to node_recover), repairing a torn tail past the synced end
+ *                 (the end of the last sync that completed, recorded in each segment's
+ *                 header block) and refusing anything missing or damaged before it;
  *   wal_append()  buffers a record (no I/O);
  *   wal_sync()    writes everything buffered and issues ONE fdatasync (group commit); when
  *                 it returns BALLOT_OK every appended record is durable and the driver may
  *                 call node_persisted(wal_durable_seq());
+ *   wal_record_synced_end()  when the log goes idle, records the last sync's end;
  *   wal_compact() removes segments wholly covered by a snapshot.
  *
  * Errors:
- *   BALLOT_ECORRUPT  recovery found a bad record that is not a torn tail (or a missing or
- *                    damaged segment); the report names the file and byte offset. The
+ *   BALLOT_ECORRUPT  recovery found a bad record that is not a torn tail, bytes missing
+ *                    before the synced end, a missing or damaged segment, or a format-1
+ *                    log; the report names the file and byte offset. The
  *                    acceptor state cannot be trusted: the node must not start as an
  *                    acceptor unless the operator asks for a rejoin (wal_discard, then
  *                    wal_open on the empty dir and node_start(rejoin=true)).
