@@ -25,6 +25,9 @@ typedef struct replayed {
 static int note(void *ctx, const persist_record_t *r)
 {
     replayed_t *rep = ctx;
+    if (r->seq == 0) {
+        return 0; /* a promise the WAL carried into a new segment: there when the sync rolled */
+    }
     uint8_t fields[48];
     put_u64(fields, r->seq);
     put_u64(fields + 8, r->slot);
