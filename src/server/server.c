@@ -370,9 +370,10 @@ static int server_recover(server_t *srv, char *msg, size_t msg_bytes)
     }
     if (rc != BALLOT_OK) {
         snprintf(msg, msg_bytes, "%s%s", report.message,
-                 rc == BALLOT_ECORRUPT ? "; the acceptor state cannot be trusted: restart with "
-                                         "--rejoin to discard it and catch up safely"
-                                       : "");
+                 rc == BALLOT_ECORRUPT
+                     ? "; restart this node with --rejoin to set the WAL aside and catch up "
+                       "from the cluster (docs/operations.md, \"A node refuses to start\")"
+                     : "");
         return rc;
     }
     if (!have_identity) {

@@ -5,9 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "base/crc32c.h"
-#include "base/endian.h"
-
 #define DISK_SEGMENT_PATTERN "wal-"
 
 void disk_init(sim_disk_t *d, uint32_t id)
@@ -171,30 +168,6 @@ simio_crash_result_t disk_crash(sim_disk_t *d, prng_t *rng, double torn_p, bool 
     return simio_crash(&d->medium, rng, keep, allow_garbage);
 }
 
-/* Where the last intact frame of a segment starts (0 when it has none). The WAL's
- * recovery cuts a bad record as a torn tail when no intact frame follows it (wal.h), so a
- * flip from there on could never be detected: the default fault model spares that region.
- * The frame layout is the WAL's (storage/wal.h, docs/storage.md): u32 payload bytes,
- * u8 version, u8 kind, u16 reserved, u32 crc32c of the first 8 bytes, u32 crc32c of the
- * payload, then the payload. */
-static size_t disk_last_intact_frame(const simio_buf_t *b)
-{
-    size_t at = WAL_SEGMENT_HEADER_BYTES;
-    size_t last = 0;
-    /* Each turn moves past one frame header at least. */
-    while (at + WAL_FRAME_HEADER_BYTES <= b->size) {
-        const uint8_t *h = b->bytes + at;
-        uint32_t payload = get_u32(h);
-        if (payload > b->size - at - WAL_FRAME_HEADER_BYTES || crc32c(h, 8) != get_u32(h + 8) ||
-            crc32c(h + WAL_FRAME_HEADER_BYTES, payload) != get_u32(h + 12)) {
-            break;
-        }
-        last = at;
-        at += WAL_FRAME_HEADER_BYTES + payload;
-    }
-    return last;
-}
-
 static bool disk_is_segment(const simio_file_t *f)
 {
     return f->live && f->durable && f->synced.size > 0 &&
@@ -222,7 +195,9 @@ bool disk_bitflip(sim_disk_t *d, prng_t *rng, bool anywhere, char *file, size_t 
     simio_file_t *f = &d->medium.files[candidates[prng_below(rng, count)]];
     size_t limit = f->synced.size;
     if (f == newest && !anywhere) {
-        limit = disk_last_intact_frame(&f->synced);
+        /* Past the synced end the WAL cannot tell a flipped bit from a torn write (wal.h):
+         * the default fault model spares that region. */
+        limit = (size_t)wal_segment_unprotected_from(f->synced.bytes, f->synced.size);
     }
     if (limit == 0) {
         return false;
@@ -236,6 +211,13 @@ bool disk_bitflip(sim_disk_t *d, prng_t *rng, bool anywhere, char *file, size_t 
     snprintf(file, file_bytes, "%s", f->name);
     *offset = at;
     return true;
+}
+
+int disk_record_synced_end(sim_disk_t *d)
+{
+    assert(d->wal != NULL);
+    assert(disk_idle(d));
+    return wal_record_synced_end(d->wal);
 }
 
 bool disk_idle(const sim_disk_t *d)

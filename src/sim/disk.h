@@ -8,9 +8,9 @@
  *               not synced may survive in part. A crash while a sync is under way (the
  *               records written, the fdatasync not finished) is how a torn tail happens.
  *   fsync       the medium's fdatasync fails: the WAL stops and so must the node.
- *   bit flip    one bit of a synced WAL segment inverts (by default not in the newest
- *               segment's last intact record or after it, where the WAL cannot tell a
- *               flipped bit from a torn write).
+ *   bit flip    one bit of a synced WAL segment inverts (by default not past the newest
+ *               segment's synced end, where the WAL cannot tell a flipped bit from a torn
+ *               write).
  * On restart the WAL's own recovery replays the records (node_recover), cutting a torn
  * tail; if it reports corruption the node discards the WAL (wal_discard) and rejoins.
  *
@@ -44,6 +44,7 @@ typedef struct sim_disk {
     bool sync_in_flight;
     uint64_t sync_id;
     bool needs_rejoin;
+    uint64_t synced_at_ms; /* when the last sync completed */
 } sim_disk_t;
 
 typedef enum disk_open_result {
@@ -74,10 +75,12 @@ int disk_sync(sim_disk_t *d, bool fail, disk_durable_fn fn, void *ctx, uint64_t 
 /* The process dies. With probability torn_p a sync under way was interrupted after its
  * writes: part of them may survive. */
 simio_crash_result_t disk_crash(sim_disk_t *d, prng_t *rng, double torn_p, bool allow_garbage);
-/* Flips one bit of a synced WAL segment; unless `anywhere`, never in the newest segment's
- * last intact record or after it (see disk.c). False when there is nothing to flip. */
+/* Flips one bit of a synced WAL segment; unless `anywhere`, never past the newest segment's
+ * synced end (wal_segment_unprotected_from). False when there is nothing to flip. */
 bool disk_bitflip(sim_disk_t *d, prng_t *rng, bool anywhere, char *file, size_t file_bytes,
                   uint64_t *offset);
+/* Records the last sync's end as synced (wal_record_synced_end), when idle. */
+int disk_record_synced_end(sim_disk_t *d);
 /* Nothing appended is waiting for a sync. */
 bool disk_idle(const sim_disk_t *d);
 

@@ -187,6 +187,34 @@ void sim_after_input(sim_t *sim, uint32_t id)
     driver_schedule_tick(sim, id);
 }
 
+/* As ballotd's storage thread: a disk idle for SIM_SEAL_DELAY_MS since its last sync records
+ * that sync's end. Nothing else touches an idle disk, so the record is written when the
+ * disk is next looked at (a timer tick, a crash, a bit flip) rather than at an agenda entry
+ * of its own: same bytes, same draws. Returns the WAL's error (BALLOT_EIO: it stopped). */
+static int driver_settle_disk(sim_t *sim, uint32_t id)
+{
+    sim_node_t *n = &sim->nodes[id];
+    if (n->core == NULL || n->disk.wal == NULL || !disk_idle(&n->disk) ||
+        !wal_synced_end_behind(n->disk.wal) ||
+        sim->now_ms < n->disk.synced_at_ms + SIM_SEAL_DELAY_MS) {
+        return BALLOT_OK;
+    }
+    int err = disk_record_synced_end(&n->disk);
+    if (err != BALLOT_OK && err != BALLOT_EIO) {
+        sim_fail(sim, "simulator", "n%u: wal_record_synced_end: %s (%s)", id, ballot_strerror(err),
+                 wal_error(n->disk.wal));
+    }
+    return err;
+}
+
+void driver_disk_settle(sim_t *sim, uint32_t id)
+{
+    if (driver_settle_disk(sim, id) == BALLOT_EIO) {
+        sim->stats.fsync_failures++;
+        sim_crash_node(sim, id, "fsync failed: node stops");
+    }
+}
+
 void driver_tick(sim_t *sim, uint32_t id, uint64_t gen)
 {
     sim_node_t *n = &sim->nodes[id];
@@ -194,6 +222,10 @@ void driver_tick(sim_t *sim, uint32_t id, uint64_t gen)
         return;
     }
     n->tick_at_ms = UINT64_MAX;
+    driver_disk_settle(sim, id);
+    if (n->core == NULL) {
+        return; /* the seal's fdatasync failed: the node stopped */
+    }
     node_tick(n->core, sim_node_local(sim, id));
     sim_after_input(sim, id);
 }
@@ -230,6 +262,7 @@ void driver_sync_done(sim_t *sim, uint32_t id, bool fail)
         return;
     }
     node_persisted(n->core, seq, sim_node_local(sim, id));
+    n->disk.synced_at_ms = sim->now_ms;
     sim_after_input(sim, id);
 }
 
@@ -396,6 +429,7 @@ void sim_crash_node(sim_t *sim, uint32_t id, const char *why)
     if (n->core == NULL) {
         return;
     }
+    (void)driver_settle_disk(sim, id); /* a failure leaves the disk as it was */
     node_destroy(n->core);
     n->core = NULL;
     n->incarnation++;

@@ -4,6 +4,7 @@
  * sync time (fsync failure) and crash time (torn tail) are drawn in sim.c. */
 #include <inttypes.h>
 
+#include "sim/node_driver.h"
 #include "sim/sim.h"
 
 #define PARTITION_MS_MIN   100u
@@ -140,6 +141,7 @@ static void faults_bitflip(sim_t *sim)
     if (!faults_may_damage_disk(sim, k)) {
         return;
     }
+    driver_disk_settle(sim, k);
     uint64_t offset = 0;
     char file[SIMIO_PATH_BYTES];
     if (disk_bitflip(&sim->nodes[k].disk, &sim->rng, sim->opt.bitflip_anywhere, file, sizeof(file),

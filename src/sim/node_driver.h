@@ -27,6 +27,9 @@ void driver_start(sim_t *sim, uint32_t id, bool first_boot);
 void driver_tick(sim_t *sim, uint32_t id, uint64_t gen);
 /* The disk's sync in flight completes (or its fdatasync fails, and the node stops). */
 void driver_sync_done(sim_t *sim, uint32_t id, bool fail);
+/* Brings an idle disk up to date: the synced-end record ballotd's storage thread writes
+ * SIM_SEAL_DELAY_MS after the last sync (driver.c). Call before anything looks at it. */
+void driver_disk_settle(sim_t *sim, uint32_t id);
 
 /* snapshots.c. The seed's snapshot interval (0: none). */
 uint32_t snapshots_every_for_seed(const sim_options_t *opt);

@@ -31,6 +31,8 @@
 #define SIM_DETAIL_BYTES        768u
 #define SIM_SYNC_MS_MAX         3u  /* usual disk sync latency: 0..3 ms */
 #define SIM_SLOW_SYNC_MS_MAX    40u /* the occasional slow one */
+/* Idle time before a disk records its synced end (ballotd: WAL_COMMITTER_SEAL_DELAY_MS). */
+#define SIM_SEAL_DELAY_MS 5u
 
 typedef struct sim_options {
     uint64_t seed;

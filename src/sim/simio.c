@@ -1,5 +1,7 @@
 #include "sim/simio.h"
 
+#include "base/crc32c.h"
+
 #include <assert.h>
 #include <errno.h>
 #include <stdio.h>
@@ -334,7 +336,20 @@ static simio_crash_result_t crash_file(simio_file_t *f, prng_t *rng, double torn
     size_t synced = f->synced.size;
     size_t kept = 0;
     simio_crash_result_t result = SIMIO_CRASH_CLEAN;
-    bool appended = f->data.size > synced && f->dirty_from >= synced;
+    if (f->data.size >= synced && f->dirty_from < synced && torn_p > 0.0) {
+        /* Sectors overwritten in place (the WAL's synced-end copies): each write of a
+         * sector is atomic, so each keeps its new bytes or its old ones. The choice is a
+         * hash of the sector, not a draw, so the run's other draws stay as they were. */
+        for (size_t at = f->dirty_from - f->dirty_from % SIMIO_SECTOR_BYTES; at < synced;
+             at += SIMIO_SECTOR_BYTES) {
+            size_t n = synced - at < SIMIO_SECTOR_BYTES ? synced - at : SIMIO_SECTOR_BYTES;
+            if (memcmp(f->data.bytes + at, f->synced.bytes + at, n) != 0 &&
+                (crc32c(f->data.bytes + at, n) & 1u) != 0) {
+                memcpy(f->synced.bytes + at, f->data.bytes + at, n);
+            }
+        }
+    }
+    bool appended = f->data.size > synced;
     if (appended && prng_chance(rng, torn_p)) {
         kept = (size_t)prng_below(rng, f->data.size - synced);
         result = kept > 0 ? SIMIO_CRASH_TORN : SIMIO_CRASH_CLEAN;

@@ -5,7 +5,8 @@
  * Every file keeps its current bytes and its synced bytes (as of its last successful
  * fdatasync); the directory keeps current names and durable names (as of the last
  * fsync_dir). A crash keeps what is durable; of the bytes appended to a file since its
- * last sync it may keep a prefix (a torn write), possibly ending in garbage. fdatasync can
+ * last sync it may keep a prefix (a torn write), possibly ending in garbage, and each
+ * 512-byte sector overwritten in place since then may keep its new bytes. fdatasync can
  * be made to fail once (the storage code must then stop, never retry). disk.c flips bits
  * in the synced bytes, as a bad sector would. One thread, like the simulator. */
 #ifndef BALLOT_SIM_SIMIO_H
@@ -22,6 +23,7 @@
 #define SIMIO_HANDLES_MAX    16u
 #define SIMIO_PATH_BYTES     160u
 #define SIMIO_FILE_BYTES_MAX ((size_t)512u * 1024u * 1024u)
+#define SIMIO_SECTOR_BYTES   512u
 
 typedef struct simio_buf {
     uint8_t *bytes;

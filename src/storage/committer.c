@@ -178,12 +178,60 @@ static int run_round(wal_committer_t *c, bool compact, uint64_t compact_slot)
     return rc;
 }
 
+static bool idle(const wal_committer_t *c)
+{
+    return c->queue.size == 0 && !c->compact_pending && !c->stopping;
+}
+
+/* Waits (lock held) for work. When the log has gone idle for WAL_COMMITTER_SEAL_DELAY_MS with
+ * the last round's end unrecorded, records it (wal.h wal_record_synced_end): one fdatasync
+ * after a burst, none while rounds follow each other (each records the one before). Returns
+ * BALLOT_EIO when that failed (the WAL stopped). */
+static int wait_for_work(wal_committer_t *c)
+{
+    while (idle(c)) {
+        if (!wal_synced_end_behind(c->wal)) {
+            pthread_cond_wait(&c->wake, &c->lock);
+            continue;
+        }
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        long nsec = until.tv_nsec + (long)WAL_COMMITTER_SEAL_DELAY_MS * 1000000L;
+        until.tv_sec += nsec / 1000000000L;
+        until.tv_nsec = nsec % 1000000000L;
+        int waited = 0;
+        while (idle(c) && waited != ETIMEDOUT) {
+            waited = pthread_cond_timedwait(&c->wake, &c->lock, &until);
+        }
+        if (!idle(c)) {
+            break;
+        }
+        pthread_mutex_unlock(&c->lock);
+        int rc = wal_record_synced_end(c->wal);
+        pthread_mutex_lock(&c->lock);
+        if (rc == BALLOT_EIO) {
+            return rc;
+        }
+        if (rc == BALLOT_ENOSPC) {
+            break; /* the next round records it; no busy loop on a full disk */
+        }
+    }
+    return BALLOT_OK;
+}
+
 static void *committer_main(void *arg)
 {
     wal_committer_t *c = arg;
     pthread_mutex_lock(&c->lock);
     for (;;) {
-        while (c->queue.size == 0 && !c->compact_pending && !c->stopping) {
+        if (wait_for_work(c) != BALLOT_OK) {
+            c->failed = true;
+            pthread_mutex_unlock(&c->lock);
+            report_error(c, BALLOT_EIO);
+            pthread_mutex_lock(&c->lock);
+            break;
+        }
+        while (idle(c)) {
             pthread_cond_wait(&c->wake, &c->lock);
         }
         if (c->queue.size == 0 && !c->compact_pending) {

@@ -5,7 +5,9 @@
  * storage thread takes everything queued, appends it to the WAL and issues ONE fdatasync
  * for all of it, then reports the highest durable seq through the `durable` callback. While
  * one fdatasync runs, new records pile up for the next, so the number of records per sync
- * grows with the load and throughput is not capped by the disk's sync rate.
+ * grows with the load and throughput is not capped by the disk's sync rate. Once the queue
+ * stays empty for WAL_COMMITTER_SEAL_DELAY_MS after a round, the thread records that round's
+ * end as synced (one fdatasync), so damage to it is found as corruption on the next start.
  *
  * Callbacks run on the storage thread; keep them short (e.g. store the seq and wake the
  * event loop with uv_async_send, then call node_persisted() there).
@@ -23,6 +25,9 @@
 
 /* How long the storage thread waits before retrying a sync that found the disk full. */
 #define WAL_COMMITTER_RETRY_MS 100u
+/* How long the log must stay idle after a round before the storage thread records that
+ * round's end as synced (one extra fdatasync after a burst; wal.h wal_record_synced_end). */
+#define WAL_COMMITTER_SEAL_DELAY_MS 5u
 
 typedef struct wal_committer wal_committer_t;
 

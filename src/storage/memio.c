@@ -487,15 +487,25 @@ static uint64_t splitmix64(uint64_t *state)
     return z ^ (z >> 31);
 }
 
-/* What survives of one file: its durable bytes, plus (when it only grew since its last
- * sync) a random prefix of the growth, as writeback may have reached the disk. */
+#define MEMIO_SECTOR_BYTES 512u
+
+/* What survives of one file: its durable bytes, where each 512-byte sector overwritten in
+ * place since the last sync may hold the new or the old bytes (sector writes are atomic),
+ * plus (unless it shrank) a random prefix of its growth, as writeback may have reached the
+ * disk. */
 static void crash_inode(memio_inode_t *inode, uint64_t *rng, bool keep_some)
 {
     uint64_t keep = inode->durable_size;
-    bool grew = inode->size > inode->durable_size &&
-                (inode->durable_size == 0 ||
-                 memcmp(inode->data, inode->durable, (size_t)inode->durable_size) == 0);
+    bool grew = inode->size >= inode->durable_size;
     if (keep_some && grew) {
+        for (uint64_t at = 0; at < inode->durable_size; at += MEMIO_SECTOR_BYTES) {
+            uint64_t n = inode->durable_size - at;
+            n = n < MEMIO_SECTOR_BYTES ? n : MEMIO_SECTOR_BYTES;
+            if (memcmp(inode->data + at, inode->durable + at, (size_t)n) != 0 &&
+                splitmix64(rng) % 2u == 0) {
+                memcpy(inode->data + at, inode->durable + at, (size_t)n);
+            }
+        }
         keep += splitmix64(rng) % (inode->size - inode->durable_size + 1u);
         inode->size = keep;
     } else {

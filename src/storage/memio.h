@@ -4,7 +4,8 @@
  * Each file keeps its current bytes and its durable bytes (as of the last successful
  * fdatasync); the directory keeps its current names and its durable names (as of the last
  * fsync_dir). memio_crash() keeps only what is durable, except that each file may keep a
- * prefix of the bytes appended since its last sync (a torn last write), as a real disk
+ * prefix of the bytes appended since its last sync (a torn last write), and each 512-byte
+ * sector overwritten in place since then may hold its new or its old bytes, as a real disk
  * does. Not thread-safe: one thread at a time. */
 #ifndef BALLOT_STORAGE_MEMIO_H
 #define BALLOT_STORAGE_MEMIO_H
@@ -51,8 +52,9 @@ void memio_set_fault(memio_t *memio, memio_fault_fn fn, void *ctx);
 void memio_set_capacity(memio_t *memio, uint64_t bytes);
 
 /* Simulated power loss: closes every handle, reverts names to the durable directory and
- * each file to its durable bytes plus a pseudo-random prefix (from seed) of the bytes
- * appended after them; seed 0 keeps no unsynced byte. */
+ * each file to its durable bytes (each sector overwritten since may keep the new bytes)
+ * plus a pseudo-random prefix (from seed) of the bytes appended after them; seed 0 keeps
+ * no unsynced byte. */
 void memio_crash(memio_t *memio, uint64_t seed);
 
 /* Test access to contents (current view). put creates or replaces a file, durable. */

@@ -51,7 +51,7 @@ void record_encode(const persist_record_t *record, uint8_t *out)
         memcpy(payload + WAL_PAYLOAD_FIXED_BYTES, record->value.bytes, record->value.size);
     }
     put_u32(out, payload_bytes);
-    out[4] = (uint8_t)WAL_FORMAT_VERSION;
+    out[4] = (uint8_t)WAL_RECORD_VERSION;
     out[5] = (uint8_t)record->kind;
     put_u16(out + 6, 0);
     put_u32(out + 8, crc32c(out, HEADER_CRC_COVERED_BYTES));
@@ -99,7 +99,7 @@ record_status_t record_decode(const uint8_t *bytes, size_t avail, persist_record
         return RECORD_BAD_HEADER;
     }
     uint32_t payload_bytes = get_u32(bytes);
-    if (bytes[4] != WAL_FORMAT_VERSION) {
+    if (bytes[4] != WAL_RECORD_VERSION) {
         return RECORD_BAD_VERSION;
     }
     if (payload_bytes < WAL_PAYLOAD_FIXED_BYTES ||

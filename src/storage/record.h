@@ -2,7 +2,7 @@
  *
  *   frame header (16 bytes)          payload (36 bytes + value)
  *   u32 payload_bytes                u64 seq
- *   u8  version (WAL_FORMAT_VERSION) u64 slot
+ *   u8  version (WAL_RECORD_VERSION) u64 slot
  *   u8  kind (persist_kind_t)        u64 ballot.round
  *   u16 reserved, 0                  u32 ballot.node
  *   u32 header_crc = crc32c(0..8)    u8 value kind, 3 bytes 0

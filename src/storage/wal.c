@@ -40,23 +40,165 @@ static void segment_name(char *out, uint64_t first_lsn)
     storage_name_format(out, WAL_SEGMENT_PREFIX, first_lsn, WAL_SEGMENT_SUFFIX);
 }
 
-void wal_segment_header(uint8_t *out, uint64_t first_lsn)
+static void segment_label(uint8_t *out, uint64_t first_lsn, uint32_t version)
 {
-    memset(out, 0, WAL_SEGMENT_HEADER_BYTES);
+    memset(out, 0, WAL_SEGMENT_LABEL_BYTES);
     memcpy(out, WAL_SEGMENT_MAGIC, 8);
-    put_u32(out + 8, WAL_FORMAT_VERSION);
+    put_u32(out + 8, version);
     put_u64(out + 16, first_lsn);
     put_u32(out + 28, crc32c(out, 28));
 }
 
-bool wal_segment_header_valid(const uint8_t *bytes, uint64_t size, uint64_t first_lsn)
+void wal_segment_header(uint8_t *out, uint64_t first_lsn, uint64_t round_end)
 {
-    if (size < WAL_SEGMENT_HEADER_BYTES) {
+    assert(round_end >= WAL_SEGMENT_HEADER_BYTES);
+    memset(out, 0, WAL_SEGMENT_HEADER_BYTES);
+    segment_label(out, first_lsn, WAL_FORMAT_VERSION);
+    wal_synced_end_t first = {
+        .seq = 1, .synced_end = WAL_SEGMENT_HEADER_BYTES, .round_end = round_end};
+    wal_synced_end_encode(out + wal_synced_end_offset(1), first_lsn, &first);
+}
+
+static bool label_is(const uint8_t *bytes, uint64_t size, uint64_t first_lsn, uint32_t version)
+{
+    if (size < WAL_SEGMENT_LABEL_BYTES) {
         return false;
     }
-    uint8_t expected[WAL_SEGMENT_HEADER_BYTES];
-    wal_segment_header(expected, first_lsn);
-    return memcmp(bytes, expected, WAL_SEGMENT_HEADER_BYTES) == 0;
+    uint8_t expected[WAL_SEGMENT_LABEL_BYTES];
+    segment_label(expected, first_lsn, version);
+    return memcmp(bytes, expected, WAL_SEGMENT_LABEL_BYTES) == 0;
+}
+
+bool wal_segment_header_valid(const uint8_t *bytes, uint64_t size, uint64_t first_lsn)
+{
+    return label_is(bytes, size, first_lsn, WAL_FORMAT_VERSION);
+}
+
+bool wal_segment_header_v1(const uint8_t *bytes, uint64_t size, uint64_t first_lsn)
+{
+    return label_is(bytes, size, first_lsn, 1u);
+}
+
+void wal_synced_end_encode(uint8_t *out, uint64_t first_lsn, const wal_synced_end_t *end)
+{
+    assert(end->seq > 0);
+    assert(end->synced_end <= end->round_end);
+    memset(out, 0, WAL_SYNCED_END_BYTES);
+    memcpy(out, WAL_SYNCED_END_MAGIC, 8);
+    put_u32(out + 8, WAL_FORMAT_VERSION);
+    put_u64(out + 16, first_lsn);
+    put_u64(out + 24, end->seq);
+    put_u64(out + 32, end->synced_end);
+    put_u64(out + 40, end->round_end);
+    put_u32(out + 60, crc32c(out, 60));
+}
+
+bool wal_synced_end_decode(const uint8_t *bytes, uint64_t first_lsn, wal_synced_end_t *out)
+{
+    if (crc32c(bytes, 60) != get_u32(bytes + 60) || memcmp(bytes, WAL_SYNCED_END_MAGIC, 8) != 0 ||
+        get_u32(bytes + 8) != WAL_FORMAT_VERSION || get_u64(bytes + 16) != first_lsn) {
+        return false;
+    }
+    out->seq = get_u64(bytes + 24);
+    out->synced_end = get_u64(bytes + 32);
+    out->round_end = get_u64(bytes + 40);
+    return out->seq > 0 && out->synced_end >= WAL_SEGMENT_HEADER_BYTES &&
+           out->synced_end <= out->round_end && out->round_end <= WAL_SEGMENT_FILE_BYTES_MAX;
+}
+
+uint64_t wal_synced_end_offset(uint64_t seq)
+{
+    return WAL_SECTOR_BYTES * (1u + (seq & 1u));
+}
+
+bool wal_synced_end_newest(const uint8_t *bytes, uint64_t size, uint64_t first_lsn,
+                           wal_synced_end_t *out)
+{
+    bool found = false;
+    for (uint64_t copy = 0; copy < WAL_SYNCED_END_COPIES; copy++) {
+        uint64_t at = wal_synced_end_offset(copy);
+        wal_synced_end_t end;
+        if (at + WAL_SYNCED_END_BYTES <= size &&
+            wal_synced_end_decode(bytes + at, first_lsn, &end) && (!found || end.seq > out->seq)) {
+            *out = end;
+            found = true;
+        }
+    }
+    return found;
+}
+
+uint64_t wal_segment_unprotected_from(const uint8_t *bytes, uint64_t size)
+{
+    if (size < WAL_SEGMENT_HEADER_BYTES) {
+        return size;
+    }
+    wal_synced_end_t end;
+    if (!wal_synced_end_newest(bytes, size, get_u64(bytes + 16), &end)) {
+        return size;
+    }
+    /* Bytes past the newer copy's round mean that round completed (wal_open). */
+    uint64_t protected_end = size > end.round_end ? end.round_end : end.synced_end;
+    return protected_end < size ? protected_end : size;
+}
+
+int wal_synced_end_write(wal_t *wal, uint64_t synced_end, uint64_t round_end)
+{
+    const wal_segment_t *segment = &wal->segments[wal->segment_count - 1];
+    wal_synced_end_t end = {
+        .seq = wal->end_seq + 1u, .synced_end = synced_end, .round_end = round_end};
+    uint8_t copy[WAL_SYNCED_END_BYTES];
+    wal_synced_end_encode(copy, segment->first_lsn, &end);
+    return storage_write_all(wal->io, wal->fd, copy, sizeof(copy), wal_synced_end_offset(end.seq));
+}
+
+/* Writes a copy recording wal->file_bytes as synced and fdatasyncs it (the bytes below it
+ * must be durable already). Returns an errno. */
+static int record_end(wal_t *wal)
+{
+    int rc = wal_synced_end_write(wal, wal->file_bytes, wal->file_bytes);
+    if (rc == 0) {
+        rc = wal->io->fdatasync(wal->io->ctx, wal->fd);
+    }
+    if (rc == 0) {
+        wal->end_seq++;
+        wal->end_recorded = wal->file_bytes;
+    }
+    return rc;
+}
+
+int wal_seal(wal_t *wal)
+{
+    assert(wal->fd >= 0);
+    int rc = wal->io->fdatasync(wal->io->ctx, wal->fd);
+    return rc == 0 ? record_end(wal) : rc;
+}
+
+bool wal_synced_end_behind(const wal_t *wal)
+{
+    return !wal->failed && wal->end_recorded < wal->file_bytes;
+}
+
+int wal_record_synced_end(wal_t *wal)
+{
+    if (wal->failed) {
+        return BALLOT_EIO;
+    }
+    if (!wal_synced_end_behind(wal)) {
+        return BALLOT_OK;
+    }
+    int rc = record_end(wal);
+    if (rc == 0) {
+        assert(!wal_synced_end_behind(wal));
+        return BALLOT_OK;
+    }
+    if (storage_errno_to_err(rc) == BALLOT_ENOSPC) {
+        storage_message(wal->error, sizeof(wal->error),
+                        "wal: recording the synced end in %s: disk full; retry later", wal->dir);
+        return BALLOT_ENOSPC;
+    }
+    /* A failed fdatasync is never retried (wal_sync). */
+    return wal_fail(wal, "wal: recording the synced end in %s failed: %s; the wal is stopped",
+                    wal->dir, strerror(rc));
 }
 
 int wal_segments_push(wal_t *wal, uint64_t first_lsn)
@@ -115,9 +257,9 @@ int wal_segment_create(wal_t *wal, uint64_t first_lsn, int *fd_out, uint64_t *by
     }
     uint8_t block[WAL_SEGMENT_HEADER_BYTES + CARRY_FRAME_BYTES];
     size_t size = WAL_SEGMENT_HEADER_BYTES;
-    wal_segment_header(block, first_lsn);
     /* The newest promise must outlive the segments compaction removes (wal.h). */
     *carried = !ballot_is_none(wal->promise_max);
+    wal_segment_header(block, first_lsn, size + (*carried ? CARRY_FRAME_BYTES : 0u));
     if (*carried) {
         persist_record_t carry = {.kind = PERSIST_PROMISE, .ballot = wal->promise_max};
         assert(record_frame_bytes(&carry) == CARRY_FRAME_BYTES);
@@ -170,6 +312,8 @@ static int wal_roll(wal_t *wal)
     (void)wal->io->close(wal->io->ctx, wal->fd);
     wal->fd = fd;
     wal->file_bytes = bytes;
+    wal->end_seq = 1; /* written by wal_segment_header */
+    wal->end_recorded = WAL_SEGMENT_HEADER_BYTES;
     wal->segments[wal->segment_count - 1].records = carried ? 1u : 0u;
     wal->next_lsn += carried ? 1u : 0u;
     return BALLOT_OK;
@@ -280,6 +424,12 @@ int wal_sync(wal_t *wal)
         }
     }
     int rc = storage_write_all(wal->io, wal->fd, wal->buffer, wal->buffer_bytes, wal->file_bytes);
+    if (rc == 0) {
+        /* The round also records where the previous one ended: that sync completed, so the
+         * claim is true whether or not this one does. Recovery refuses anything missing or
+         * damaged below it instead of cutting it as a torn tail (docs/storage.md). */
+        rc = wal_synced_end_write(wal, wal->file_bytes, wal->file_bytes + wal->buffer_bytes);
+    }
     if (rc != 0) {
         return write_failed(wal, rc);
     }
@@ -299,7 +449,9 @@ int wal_sync(wal_t *wal)
         wal->promise_max = wal->buffered.promise_max;
     }
     wal->next_lsn += wal->buffered.records;
+    wal->end_recorded = wal->file_bytes;
     wal->file_bytes += wal->buffer_bytes;
+    wal->end_seq++;
     if (wal->buffered.last_seq != 0) {
         wal->durable_seq = wal->buffered.last_seq;
     }

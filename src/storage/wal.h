@@ -10,16 +10,20 @@
  * Use (one thread at a time; see committer.h for the server's storage thread):
  *
  *   wal_open()    replays every record, in write order, through a callback (the driver
- *                 hands them to node_recover), repairing a torn tail;
+ *                 hands them to node_recover), repairing a torn tail past the synced end
+ *                 (the end of the last sync that completed, recorded in each segment's
+ *                 header block) and refusing anything missing or damaged before it;
  *   wal_append()  buffers a record (no I/O);
  *   wal_sync()    writes everything buffered and issues ONE fdatasync (group commit); when
  *                 it returns BALLOT_OK every appended record is durable and the driver may
  *                 call node_persisted(wal_durable_seq());
+ *   wal_record_synced_end()  when the log goes idle, records the last sync's end;
  *   wal_compact() removes segments wholly covered by a snapshot.
  *
  * Errors:
- *   BALLOT_ECORRUPT  recovery found a bad record that is not a torn tail (or a missing or
- *                    damaged segment); the report names the file and byte offset. The
+ *   BALLOT_ECORRUPT  recovery found a bad record that is not a torn tail, bytes missing
+ *                    before the synced end, a missing or damaged segment, or a format-1
+ *                    log; the report names the file and byte offset. The
  *                    acceptor state cannot be trusted: the node must not start as an
  *                    acceptor unless the operator asks for a rejoin (wal_discard, then
  *                    wal_open on the empty dir and node_start(rejoin=true)).
@@ -49,12 +53,22 @@
 #include "core/node.h"
 #include "storage/io.h"
 
-#define WAL_FORMAT_VERSION 1u
+/* The segment format (docs/storage.md): 2 added the synced-end copies. A directory written
+ * by format 1 is refused with BALLOT_ECORRUPT and a message saying so (rejoin). */
+#define WAL_FORMAT_VERSION 2u
+/* The record frame's own version (unchanged since format 1). */
+#define WAL_RECORD_VERSION 1u
 /* Record framing: 16 header bytes, then a payload of 36 fixed bytes and the value. */
-#define WAL_FRAME_HEADER_BYTES   16u
-#define WAL_PAYLOAD_FIXED_BYTES  36u
-#define WAL_RECORD_BYTES_MAX     (WAL_FRAME_HEADER_BYTES + WAL_PAYLOAD_FIXED_BYTES + BATCH_BYTES_MAX)
-#define WAL_SEGMENT_HEADER_BYTES 32u
+#define WAL_FRAME_HEADER_BYTES  16u
+#define WAL_PAYLOAD_FIXED_BYTES 36u
+#define WAL_RECORD_BYTES_MAX    (WAL_FRAME_HEADER_BYTES + WAL_PAYLOAD_FIXED_BYTES + BATCH_BYTES_MAX)
+/* A segment starts with a header block: the 32-byte label in sector 0, then two copies of
+ * the synced-end record, each alone in its own 512-byte sector; records follow it. */
+#define WAL_SEGMENT_LABEL_BYTES  32u
+#define WAL_SECTOR_BYTES         512u
+#define WAL_SYNCED_END_BYTES     64u
+#define WAL_SYNCED_END_COPIES    2u
+#define WAL_SEGMENT_HEADER_BYTES (WAL_SECTOR_BYTES * (1u + WAL_SYNCED_END_COPIES))
 
 /* A segment rolls over once it holds at least segment_bytes (a sync round is never split,
  * so a segment may exceed it by up to one round's buffer). */
@@ -83,12 +97,14 @@ void wal_options_default(wal_options_t *options);
 
 /* What wal_open found and did. On failure `message`, `file` and `offset` say where. */
 typedef struct wal_report {
-    bool created;       /* there was no WAL; an empty one was created */
-    uint32_t segments;  /* segment files replayed */
-    uint64_t records;   /* records handed to the callback */
-    uint64_t first_lsn; /* lsn of the oldest record kept (after compaction) */
-    uint64_t next_lsn;  /* lsn the next appended record gets */
-    bool truncated;     /* a torn tail was cut off */
+    bool created;        /* there was no WAL; an empty one was created */
+    uint32_t segments;   /* segment files replayed */
+    uint64_t records;    /* records handed to the callback */
+    uint64_t first_lsn;  /* lsn of the oldest record kept (after compaction) */
+    uint64_t next_lsn;   /* lsn the next appended record gets */
+    uint64_t synced_end; /* last segment: every byte below it was made durable by a sync
+                            that completed (found on disk, before any repair) */
+    bool truncated;      /* a torn tail (past synced_end) was cut off */
     uint64_t truncated_bytes;
     char file[STORAGE_NAME_BYTES_MAX]; /* truncated or corrupt segment ("" if none) */
     uint64_t offset;                   /* where the torn or bad record starts */
@@ -102,9 +118,11 @@ typedef struct wal_report {
 typedef int (*wal_recover_fn)(void *ctx, const persist_record_t *record);
 
 /* Opens (or creates) the WAL in dir, replaying it through recover (may be NULL). A torn
- * tail (a short record, or a bad checksum in the LAST record of the LAST segment) is cut
- * off and made durable, and reported; any other bad record is BALLOT_ECORRUPT. On success
- * *out is a WAL ready to append; on failure *out is NULL and report says why. */
+ * tail (a bad record past the synced end of the LAST segment, with no valid record after
+ * it) is cut off and made durable, and reported; anything missing or damaged before the
+ * synced end, and any other bad record, is BALLOT_ECORRUPT. On success the whole log is
+ * fdatasync'ed and its end recorded as synced, and *out is a WAL ready to append; on
+ * failure *out is NULL and report says why. */
 int wal_open(const char *dir, const storage_io_t *io, const wal_options_t *options, wal_t **out,
              wal_recover_fn recover, void *ctx, wal_report_t *report);
 
@@ -117,6 +135,15 @@ int wal_append(wal_t *wal, const persist_record_t *record);
 /* Writes every buffered record and issues one fdatasync. BALLOT_OK: all durable. See the
  * error list above for BALLOT_ENOSPC (retry later) and BALLOT_EIO (stopped). */
 int wal_sync(wal_t *wal);
+
+/* wal_sync records where each sync ended only in the NEXT round's write (one fdatasync per
+ * round), so until then damage to the last round could not be told from a torn write. When
+ * the log goes idle, call wal_record_synced_end: one more fdatasync that records the end of
+ * everything synced so far (docs/storage.md, "Synced end"). BALLOT_OK (also when nothing is
+ * behind), BALLOT_ENOSPC (retry later), BALLOT_EIO (stopped). */
+int wal_record_synced_end(wal_t *wal);
+/* True when the last sync's end is not recorded yet (wal_record_synced_end has work). */
+bool wal_synced_end_behind(const wal_t *wal);
 
 /* The seq of the last record known durable (0 before any). Every appended record with a
  * seq up to this is durable. */
@@ -137,6 +164,11 @@ const char *wal_error(const wal_t *wal);
  * (also when nothing could be removed), or BALLOT_EIO when an unlink or the directory
  * fsync failed (the WAL stops: the directory may no longer match what it believes). */
 int wal_compact(wal_t *wal, uint64_t slot);
+
+/* For fault models (the simulator): the offset in a segment's bytes from which recovery
+ * could not tell damage from a torn write (the synced end it would find; the file size
+ * when the segment's header block is unreadable). */
+uint64_t wal_segment_unprotected_from(const uint8_t *bytes, uint64_t size);
 
 /* Closes the handles. It does not sync: buffered records are dropped (call wal_sync). */
 void wal_close(wal_t *wal);

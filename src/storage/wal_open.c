@@ -98,8 +98,9 @@ static int io_error(replay_t *st, const char *what, const char *name, int rc)
     return storage_errno_to_err(rc) == BALLOT_ENOMEM ? BALLOT_ENOMEM : BALLOT_EIO;
 }
 
-/* Cuts the last segment at offset (a torn tail) and makes the cut durable. When the
- * segment header itself is torn, it is written again. */
+/* Cuts the last segment at offset (a torn tail) and makes the cut durable (wal_open seals
+ * the new end afterwards). When the segment's header block itself is torn, it is written
+ * again. */
 static int cut_tail(replay_t *st, int fd, const char *name, uint64_t offset, uint64_t size,
                     const char *why)
 {
@@ -107,9 +108,12 @@ static int cut_tail(replay_t *st, int fd, const char *name, uint64_t offset, uin
     int rc = 0;
     if (offset < WAL_SEGMENT_HEADER_BYTES) {
         uint8_t header[WAL_SEGMENT_HEADER_BYTES];
-        wal_segment_header(header, st->wal->segments[st->wal->segment_count - 1].first_lsn);
+        wal_segment_header(header, st->wal->segments[st->wal->segment_count - 1].first_lsn,
+                           WAL_SEGMENT_HEADER_BYTES);
         rc = storage_write_all(io, fd, header, sizeof(header), 0);
         offset = WAL_SEGMENT_HEADER_BYTES;
+        st->wal->end_seq = 1;
+        st->wal->end_recorded = WAL_SEGMENT_HEADER_BYTES;
     }
     if (rc == 0) {
         rc = io->ftruncate(io->ctx, fd, offset);
@@ -126,8 +130,10 @@ static int cut_tail(replay_t *st, int fd, const char *name, uint64_t offset, uin
     storage_message(report->file, sizeof(report->file), "%s", name);
     report->offset = offset;
     storage_message(report->message, sizeof(report->message),
-                    "wal: torn tail in %s/%s at offset %llu (%s): cut %llu bytes", st->wal->dir,
-                    name, (unsigned long long)offset, why,
+                    "wal: torn tail in %s/%s at offset %llu, past the synced end %llu (%s): cut "
+                    "%llu bytes that no completed sync covered",
+                    st->wal->dir, name, (unsigned long long)offset,
+                    (unsigned long long)report->synced_end, why,
                     (unsigned long long)report->truncated_bytes);
     return BALLOT_OK;
 }
@@ -155,8 +161,26 @@ static bool is_torn_tail(record_status_t status, const uint8_t *bytes, uint64_t 
     }
 }
 
+/* A bad record: corruption before the synced end or when it cannot be a torn write, else a
+ * torn tail to cut. */
+static int bad_record(replay_t *st, int fd, const char *name, const uint8_t *bytes, uint64_t size,
+                      uint64_t offset, uint64_t synced_end, bool last, record_status_t status)
+{
+    if (offset < synced_end) {
+        char why[160];
+        storage_message(why, sizeof(why),
+                        "%s before the synced end %llu (bytes a completed sync made durable)",
+                        record_status_text(status), (unsigned long long)synced_end);
+        return corrupt(st, name, offset, why);
+    }
+    if (!is_torn_tail(status, bytes, size, offset, last)) {
+        return corrupt(st, name, offset, record_status_text(status));
+    }
+    return cut_tail(st, fd, name, offset, size, record_status_text(status));
+}
+
 static int replay_records(replay_t *st, int fd, const char *name, const uint8_t *bytes,
-                          uint64_t size, bool last, uint64_t *end)
+                          uint64_t size, uint64_t synced_end, bool last, uint64_t *end)
 {
     wal_segment_t *segment = &st->wal->segments[st->wal->segment_count - 1];
     uint64_t offset = WAL_SEGMENT_HEADER_BYTES;
@@ -166,11 +190,12 @@ static int replay_records(replay_t *st, int fd, const char *name, const uint8_t 
         record_status_t status =
             record_decode(bytes + offset, (size_t)(size - offset), &record, &frame_bytes);
         if (status != RECORD_OK) {
-            if (!is_torn_tail(status, bytes, size, offset, last)) {
-                return corrupt(st, name, offset, record_status_text(status));
-            }
             *end = offset;
-            return cut_tail(st, fd, name, offset, size, record_status_text(status));
+            return bad_record(st, fd, name, bytes, size, offset, synced_end, last, status);
+        }
+        if (offset < synced_end && offset + frame_bytes > synced_end) {
+            /* Syncs end between records: this one cannot have been written like this. */
+            return corrupt(st, name, offset, "a record runs across the synced end");
         }
         if (st->recover != NULL) {
             int rc = st->recover(st->ctx, &record);
@@ -194,6 +219,51 @@ static int replay_records(replay_t *st, int fd, const char *name, const uint8_t 
         offset += frame_bytes;
     }
     *end = offset;
+    return BALLOT_OK;
+}
+
+/* The header block: label and synced end. A segment whose creation was cut short by a crash
+ * (the last one, its header block incomplete, no record behind it) is written again. */
+static int check_header(replay_t *st, int fd, const char *name, const uint8_t *bytes, uint64_t size,
+                        uint64_t first_lsn, bool last, uint64_t *synced_end)
+{
+    if (wal_segment_header_v1(bytes, size, first_lsn)) {
+        return corrupt(st, name, 0,
+                       "the log is in WAL format 1, which this ballotd no longer reads "
+                       "(docs/storage.md, \"Format versions\"): start the node with --rejoin");
+    }
+    bool label_ok = wal_segment_header_valid(bytes, size, first_lsn);
+    wal_synced_end_t end;
+    bool have_end = wal_synced_end_newest(bytes, size, first_lsn, &end);
+    if (!label_ok || size < WAL_SEGMENT_HEADER_BYTES) {
+        /* A copy past the creating one means syncs completed in this segment: it was cut. */
+        bool used = have_end && (end.seq > 1u || end.synced_end > WAL_SEGMENT_HEADER_BYTES);
+        if (last && !used && !record_scan_valid(bytes, (size_t)size, 0)) {
+            *synced_end = WAL_SEGMENT_HEADER_BYTES;
+            st->report->synced_end = WAL_SEGMENT_HEADER_BYTES;
+            return cut_tail(st, fd, name, 0, size, "segment header cut short");
+        }
+        return corrupt(
+            st, name, 0,
+            label_ok ? "the file was cut inside its header block, after syncs had completed in it"
+                     : "bad segment header");
+    }
+    if (!have_end) {
+        return corrupt(st, name, WAL_SECTOR_BYTES, "both copies of the synced end are damaged");
+    }
+    st->wal->end_seq = end.seq;
+    /* A sync starts only after the previous one completed: bytes past the newest copy's
+     * round prove that round completed too. */
+    *synced_end = size > end.round_end ? end.round_end : end.synced_end;
+    if (size < *synced_end) {
+        char why[200];
+        storage_message(why, sizeof(why),
+                        "the file ends at byte %llu but a completed sync made it durable up to "
+                        "byte %llu: %llu bytes of synced records are missing",
+                        (unsigned long long)size, (unsigned long long)*synced_end,
+                        (unsigned long long)(*synced_end - size));
+        return corrupt(st, name, size, why);
+    }
     return BALLOT_OK;
 }
 
@@ -232,14 +302,13 @@ static int replay_segment(replay_t *st, uint64_t first_lsn, bool last)
                            : io_error(st, "reading", name, rc);
     }
     uint64_t end = WAL_SEGMENT_HEADER_BYTES;
-    if (!wal_segment_header_valid(bytes, size, first_lsn)) {
-        /* A segment whose creation was cut short by a crash has a torn header and no
-         * record behind it; anything else is damage. */
-        rc = last && !record_scan_valid(bytes, (size_t)size, 0)
-                 ? cut_tail(st, fd, name, 0, size, "segment header cut short")
-                 : corrupt(st, name, 0, "bad segment header");
-    } else {
-        rc = replay_records(st, fd, name, bytes, size, last, &end);
+    uint64_t synced_end = WAL_SEGMENT_HEADER_BYTES;
+    rc = check_header(st, fd, name, bytes, size, first_lsn, last, &synced_end);
+    if (last) {
+        st->report->synced_end = synced_end;
+    }
+    if (rc == BALLOT_OK && !st->report->truncated) {
+        rc = replay_records(st, fd, name, bytes, size, synced_end, last, &end);
     }
     free(bytes);
     if (rc != BALLOT_OK || !last) {
@@ -261,6 +330,8 @@ static int create_first_segment(replay_t *st)
     bool carried = false;
     rc = wal_segment_create(wal, 1, &wal->fd, &wal->file_bytes, &carried);
     assert(!carried);
+    wal->end_seq = 1; /* written by wal_segment_header */
+    wal->end_recorded = WAL_SEGMENT_HEADER_BYTES;
     if (rc != BALLOT_OK) {
         storage_message(st->report->message, sizeof(st->report->message), "%s", wal->error);
         return rc;
@@ -341,6 +412,17 @@ int wal_open(const char *dir, const storage_io_t *io, const wal_options_t *optio
     if (rc != BALLOT_OK) {
         wal_close(wal);
         return rc;
+    }
+    if (!report->created) {
+        /* From here on everything replayed counts as synced: a later cut of it is
+         * corruption, not a torn tail. */
+        int seal = wal_seal(wal);
+        if (seal != 0) {
+            storage_message(report->message, sizeof(report->message),
+                            "wal: sealing %s after recovery failed: %s", dir, strerror(seal));
+            wal_close(wal);
+            return storage_errno_to_err(seal) == BALLOT_ENOMEM ? BALLOT_ENOMEM : BALLOT_EIO;
+        }
     }
     const wal_segment_t *last = &wal->segments[wal->segment_count - 1];
     wal->next_lsn = last->first_lsn + last->records;

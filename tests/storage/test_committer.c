@@ -305,6 +305,29 @@ static void compaction_runs_on_the_storage_thread(void **state)
     pthread_mutex_destroy(&h.lock);
 }
 
+/* Once the log goes idle, the storage thread records the last round's end as synced
+ * (WAL_COMMITTER_SEAL_DELAY_MS later), so damage to that round is found as corruption. */
+static void idle_log_records_its_synced_end(void **state)
+{
+    (void)state;
+    harness_t h;
+    start(&h, WAL_BUFFER_BYTES_DEFAULT);
+    uint64_t seq = 0;
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(submit_next(&h, &seq), BALLOT_OK);
+        wait_durable(&h, seq);
+    }
+    struct timespec idle = {.tv_nsec = (long)WAL_COMMITTER_SEAL_DELAY_MS * 10L * 1000000L};
+    nanosleep(&idle, NULL);
+    wal_committer_stop(h.committer);
+    uint8_t *bytes = NULL;
+    size_t size = 0;
+    assert_int_equal(memio_get(h.memio, DIR "/wal-00000000000000000001.log", &bytes, &size), 0);
+    assert_int_equal(wal_segment_unprotected_from(bytes, size), size);
+    free(bytes);
+    check_log(&h, 5);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -313,6 +336,7 @@ int main(void)
         cmocka_unit_test(disk_full_is_retried),
         cmocka_unit_test(full_queue_refuses_with_ebusy),
         cmocka_unit_test(compaction_runs_on_the_storage_thread),
+        cmocka_unit_test(idle_log_records_its_synced_end),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "test_util.h"
+#include "base/crc32c.h"
 
 #define DIR       "/data"
 #define VALUE_MAX 300u
@@ -293,17 +294,162 @@ static void truncated_at_every_length_of_last_record(void **state)
         assert_int_equal(test_check_sequence(&c, 1, 5, VALUE_MAX), 5);
         wal_close(wal);
     }
-    /* Every cut inside the segment header (a crash while creating it) is repaired too. */
+    /* Every cut inside the segment header block of a segment in which no sync completed
+     * (a crash while creating it) is repaired too. */
+    wal_t *fresh = NULL;
+    assert_int_equal(wal_open("/fresh", f->io, &f->options, &fresh, NULL, NULL, &report),
+                     BALLOT_OK);
+    wal_close(fresh);
+    uint8_t *created = NULL;
+    size_t created_size = 0;
+    assert_int_equal(
+        memio_get(f->memio, "/fresh/wal-00000000000000000001.log", &created, &created_size), 0);
+    assert_int_equal(created_size, WAL_SEGMENT_HEADER_BYTES);
     for (uint64_t cut = 0; cut < WAL_SEGMENT_HEADER_BYTES; cut++) {
-        assert_int_equal(memio_put(f->memio, path, bytes, cut), 0);
+        assert_int_equal(memio_put(f->memio, path, created, cut), 0);
         test_collected_free(&c);
         wal = open_ok(f, &c, &report);
         assert_int_equal(c.count, 0);
         write_range(wal, 1, 2, 1);
         wal_close(wal);
     }
+    free(created);
     free(bytes);
     test_collected_free(&c);
+}
+
+/* The synced end of a segment image: where the newest synced-end copy says completed syncs
+ * reached (recovery's rule, docs/storage.md). */
+static uint64_t image_synced_end(const uint8_t *bytes, size_t size)
+{
+    return wal_segment_unprotected_from(bytes, size);
+}
+
+/* The operator's finding: a WAL cut short lost synced records silently ("torn tail"). Every
+ * cut at a record boundary, inside a record header, inside a payload or inside the header
+ * block, anywhere before the synced end, is refused as corruption naming file and offset;
+ * a cut past it is a torn tail, cut and recovered. */
+static void cut_before_the_synced_end_is_corruption(void **state)
+{
+    fixture_t *f = *state;
+    f->options.segment_bytes = (uint64_t)1u << 20;
+    collected_t c = {0};
+    wal_report_t report;
+    wal_t *wal = open_ok(f, &c, &report);
+    write_range(wal, 1, 40, 4);
+    wal_close(wal);
+    char path[128];
+    segment_path(path, 1);
+    uint8_t *bytes = NULL;
+    size_t size = 0;
+    assert_int_equal(memio_get(f->memio, path, &bytes, &size), 0);
+    uint64_t starts[64];
+    assert_int_equal(record_starts(bytes, size, starts, 64), 40);
+    uint64_t synced_end = image_synced_end(bytes, size);
+    assert_int_equal(synced_end, starts[36]); /* the last round (37..40) is not yet covered */
+    uint64_t cuts[200];
+    size_t n = 0;
+    cuts[n++] = WAL_SECTOR_BYTES + WAL_SYNCED_END_BYTES; /* inside the header block */
+    cuts[n++] = WAL_SEGMENT_HEADER_BYTES - 1u;
+    for (size_t i = 0; i < 40 && starts[i] < synced_end; i++) {
+        cuts[n++] = starts[i];                               /* a record boundary */
+        cuts[n++] = starts[i] + 7u;                          /* inside the frame header */
+        cuts[n++] = starts[i] + WAL_FRAME_HEADER_BYTES + 5u; /* inside the payload */
+    }
+    cuts[n++] = synced_end - 1u;
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(memio_put(f->memio, path, bytes, cuts[i]), 0);
+        test_collected_free(&c);
+        assert_int_equal(wal_open(DIR, f->io, &f->options, &wal, test_collect, &c, &report),
+                         BALLOT_ECORRUPT);
+        assert_null(wal);
+        assert_string_equal(report.file, "wal-00000000000000000001.log");
+        assert_non_null(strstr(report.message, report.file));
+        if (cuts[i] >= WAL_SEGMENT_HEADER_BYTES) {
+            assert_int_equal(report.offset, cuts[i]);
+            assert_non_null(strstr(report.message, "synced records are missing"));
+        }
+    }
+    /* At or past the synced end: a torn tail of the last round, cut and recovered. */
+    for (uint64_t cut = synced_end; cut < size; cut += 13u) {
+        assert_int_equal(memio_put(f->memio, path, bytes, cut), 0);
+        test_collected_free(&c);
+        wal = open_ok(f, &c, &report);
+        size_t whole = 36;
+        while (whole < 40 && starts[whole] + (whole + 1 < 40 ? starts[whole + 1] - starts[whole]
+                                                             : size - starts[whole]) <=
+                                 cut) {
+            whole++;
+        }
+        assert_int_equal(test_check_sequence(&c, 1, whole, VALUE_MAX), (long)whole);
+        assert_int_equal(report.synced_end, synced_end);
+        wal_close(wal);
+    }
+    /* Once a node has recovered, all it replayed counts as synced: cutting the last record
+     * is corruption now. */
+    assert_int_equal(memio_put(f->memio, path, bytes, size), 0);
+    test_collected_free(&c);
+    wal = open_ok(f, &c, &report);
+    assert_int_equal(test_check_sequence(&c, 1, 40, VALUE_MAX), 40);
+    wal_close(wal);
+    uint8_t *sealed = NULL;
+    size_t sealed_size = 0;
+    assert_int_equal(memio_get(f->memio, path, &sealed, &sealed_size), 0);
+    assert_int_equal(image_synced_end(sealed, sealed_size), size);
+    assert_true(memio_set_length(f->memio, path, starts[39] + 3u));
+    assert_int_equal(wal_open(DIR, f->io, &f->options, &wal, NULL, NULL, &report), BALLOT_ECORRUPT);
+    free(sealed);
+    free(bytes);
+    test_collected_free(&c);
+}
+
+/* The last round's end is recorded by the next round, or by wal_record_synced_end when the
+ * log goes idle: after it, cutting the last record is corruption, not a torn tail. */
+static void idle_log_records_its_synced_end(void **state)
+{
+    fixture_t *f = *state;
+    f->options.segment_bytes = (uint64_t)1u << 20;
+    collected_t c = {0};
+    wal_report_t report;
+    wal_t *wal = open_ok(f, &c, &report);
+    write_range(wal, 1, 8, 4);
+    assert_true(wal_synced_end_behind(wal));
+    assert_int_equal(wal_record_synced_end(wal), BALLOT_OK);
+    assert_false(wal_synced_end_behind(wal));
+    assert_int_equal(wal_record_synced_end(wal), BALLOT_OK); /* nothing behind: no-op */
+    wal_close(wal);
+    char path[128];
+    segment_path(path, 1);
+    uint8_t *bytes = NULL;
+    size_t size = 0;
+    assert_int_equal(memio_get(f->memio, path, &bytes, &size), 0);
+    assert_int_equal(image_synced_end(bytes, size), size);
+    assert_true(memio_set_length(f->memio, path, size - 3u));
+    assert_int_equal(wal_open(DIR, f->io, &f->options, &wal, NULL, NULL, &report), BALLOT_ECORRUPT);
+    assert_int_equal(report.offset, size - 3u);
+    free(bytes);
+    test_collected_free(&c);
+}
+
+/* A WAL written by format 1 is refused with a message that says so. */
+static void format_1_is_refused(void **state)
+{
+    fixture_t *f = *state;
+    uint8_t old[WAL_SEGMENT_LABEL_BYTES] = {0};
+    memcpy(old, "BALLOTWL", 8);
+    old[8] = 1;
+    old[16] = 1;
+    uint32_t crc = crc32c(old, 28);
+    for (int i = 0; i < 4; i++) {
+        old[28 + i] = (uint8_t)(crc >> (8 * i));
+    }
+    assert_int_equal(memio_put(f->memio, DIR "/wal-00000000000000000001.log", old, sizeof(old)), 0);
+    wal_t *wal = NULL;
+    wal_report_t report;
+    assert_int_equal(wal_open(DIR, f->io, &f->options, &wal, NULL, NULL, &report), BALLOT_ECORRUPT);
+    assert_null(wal);
+    assert_non_null(strstr(report.message, "WAL format 1"));
+    assert_non_null(strstr(report.message, "--rejoin"));
 }
 
 typedef struct segment_image {
@@ -348,7 +494,17 @@ static size_t build_segments(fixture_t *f, segment_image_t *images, size_t max)
     return n;
 }
 
-static void bit_flips_outside_the_tail_are_corruption(void **state)
+/* Where a byte of a segment lies: a synced-end copy or header padding (damage there is
+ * survivable: the other copy still bounds the log), else the label or a record. */
+static bool in_spare_header_bytes(uint64_t byte)
+{
+    if (byte < WAL_SEGMENT_LABEL_BYTES || byte >= WAL_SEGMENT_HEADER_BYTES) {
+        return false;
+    }
+    return true;
+}
+
+static void bit_flips_anywhere_are_corruption(void **state)
 {
     fixture_t *f = *state;
     segment_image_t images[8];
@@ -356,25 +512,25 @@ static void bit_flips_outside_the_tail_are_corruption(void **state)
     uint64_t rng = 42;
     int flips = test_sanitized() ? 150 : 1500;
     int corrupt = 0;
-    int torn = 0;
+    int survived = 0;
     for (int i = 0; i < flips; i++) {
         segment_image_t *s = &images[test_rng(&rng) % segments];
         uint64_t bit = test_rng(&rng) % (s->size * 8u);
         uint64_t byte = bit / 8u;
-        bool tail = s == &images[segments - 1] && byte >= s->starts[s->count - 1];
         assert_true(memio_flip_bit(f->memio, s->path, bit));
         collected_t c = {0};
         wal_report_t report;
         wal_t *wal = NULL;
         int rc = wal_open(DIR, f->io, &f->options, &wal, test_collect, &c, &report);
-        if (tail) {
-            /* The last record of the log: a torn write, cut and reported. */
+        if (in_spare_header_bytes(byte)) {
+            /* One copy of the synced end (or padding): the other copy still holds. */
             assert_int_equal(rc, BALLOT_OK);
-            assert_true(report.truncated);
-            assert_int_equal(report.offset, s->starts[s->count - 1]);
+            assert_int_equal(test_check_sequence(&c, 1, 120, VALUE_MAX), 120);
             wal_close(wal);
-            torn++;
+            survived++;
         } else {
+            /* The log was recovered once (build_segments), so even its last record is
+             * covered by the synced end: no flip is a torn tail. */
             assert_int_equal(rc, BALLOT_ECORRUPT);
             assert_null(wal);
             assert_string_equal(report.file, strrchr(s->path, '/') + 1);
@@ -385,7 +541,7 @@ static void bit_flips_outside_the_tail_are_corruption(void **state)
         test_collected_free(&c);
         assert_int_equal(memio_put(f->memio, s->path, s->bytes, s->size), 0);
     }
-    assert_true(corrupt > 0 && torn > 0);
+    assert_true(corrupt > 0 && survived > 0);
     for (size_t i = 0; i < segments; i++) {
         free(images[i].bytes);
     }
@@ -848,7 +1004,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(recover_callback_error_stops_open, setup, teardown),
         cmocka_unit_test_setup_teardown(torn_tail_is_cut_with_report, setup, teardown),
         cmocka_unit_test_setup_teardown(truncated_at_every_length_of_last_record, setup, teardown),
-        cmocka_unit_test_setup_teardown(bit_flips_outside_the_tail_are_corruption, setup, teardown),
+        cmocka_unit_test_setup_teardown(bit_flips_anywhere_are_corruption, setup, teardown),
+        cmocka_unit_test_setup_teardown(cut_before_the_synced_end_is_corruption, setup, teardown),
+        cmocka_unit_test_setup_teardown(format_1_is_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(idle_log_records_its_synced_end, setup, teardown),
         cmocka_unit_test_setup_teardown(missing_segment_is_corruption, setup, teardown),
         cmocka_unit_test(fdatasync_eio_is_fatal),
         cmocka_unit_test(fdatasync_enospc_is_fatal),
