@@ -24,7 +24,50 @@ net_conn_t *net_conn_new(net_loop_t *loop, const net_conn_limits_t *limits)
     conn->tcp.data = conn;
     conn->write_req.data = conn;
     conn->connect_req.data = conn;
+    conn->last_read_ms = net_now_ms();
+    conn->all_next = loop->all;
+    if (loop->all != NULL) {
+        loop->all->all_prev = conn;
+    }
+    loop->all = conn;
     return conn;
+}
+
+void net_conn_recharge(net_conn_t *conn)
+{
+    if (conn->closing) {
+        return; /* discharged when it started closing */
+    }
+    size_t charge = 0;
+    if (conn->limits.budget_input) {
+        charge += conn->read_cap + conn->held;
+    }
+    if (conn->limits.budget_output) {
+        charge += conn->write_cap + conn->flight_cap;
+    }
+    conn->loop->buffered = conn->loop->buffered - conn->charged + charge;
+    conn->charged = charge;
+}
+
+size_t net_conn_budget_bytes(const net_conn_t *conn)
+{
+    return conn->charged;
+}
+
+uint64_t net_conn_last_read_ms(const net_conn_t *conn)
+{
+    return conn->last_read_ms;
+}
+
+void net_conn_hold_input(net_conn_t *conn, size_t held_bytes, bool progressed)
+{
+    conn->held = held_bytes;
+    if (held_bytes == 0) {
+        conn->partial_since_ms = 0;
+    } else if (progressed || conn->partial_since_ms == 0) {
+        conn->partial_since_ms = net_now_ms();
+    }
+    net_conn_recharge(conn);
 }
 
 void net_conn_fill_peer_text(net_conn_t *conn)
@@ -94,6 +137,17 @@ void net_conn_on_handle_closed(uv_handle_t *handle)
 {
     net_conn_t *conn = handle->data;
     conn_unlist(conn);
+    net_loop_t *loop = conn->loop;
+    if (conn->all_prev != NULL) {
+        conn->all_prev->all_next = conn->all_next;
+    } else if (loop->all == conn) {
+        loop->all = conn->all_next;
+    }
+    if (conn->all_next != NULL) {
+        conn->all_next->all_prev = conn->all_prev;
+    }
+    loop->buffered -= conn->charged; /* 0 unless closed by net_loop_destroy's sweep */
+    conn->charged = 0;
     if (conn->ops != NULL && conn->ops->on_close != NULL && !conn->loop->destroying) {
         conn->ops->on_close(conn, conn->user, conn->close_reason, conn->close_err);
     }
@@ -111,6 +165,8 @@ void net_conn_close_reason(net_conn_t *conn, net_close_reason_t reason, int uv_e
     if (conn->closing) {
         return;
     }
+    conn->loop->buffered -= conn->charged;
+    conn->charged = 0;
     conn->closing = true;
     conn->close_reason = reason;
     conn->close_err = uv_err;
@@ -164,6 +220,7 @@ static bool conn_make_read_room(net_conn_t *conn)
     }
     conn->read_buf = grown;
     conn->read_cap = cap;
+    net_conn_recharge(conn);
     return true;
 }
 
@@ -207,6 +264,7 @@ static void conn_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf
         return;
     }
     conn->read_end += (size_t)nread;
+    conn->last_read_ms = net_now_ms();
     assert(conn->read_end <= conn->read_cap);
     conn_deliver(conn);
 }
@@ -253,6 +311,7 @@ void net_conn_consume(net_conn_t *conn, size_t bytes)
             free(conn->read_buf);
             conn->read_buf = NULL;
             conn->read_cap = 0;
+            net_conn_recharge(conn);
         }
     }
 }
@@ -319,6 +378,7 @@ uint8_t *net_conn_reserve(net_conn_t *conn, size_t bytes)
         }
         conn->write_buf = grown;
         conn->write_cap = cap;
+        net_conn_recharge(conn);
     }
     return conn->write_buf + conn->write_len;
 }
@@ -355,6 +415,7 @@ static void conn_write_cb(uv_write_t *req, int status)
         free(conn->flight_buf);
         conn->flight_buf = NULL;
         conn->flight_cap = 0;
+        net_conn_recharge(conn);
     }
     if (conn->closing) {
         return;
@@ -373,6 +434,7 @@ static void conn_written_all(net_conn_t *conn)
         free(conn->write_buf);
         conn->write_buf = NULL;
         conn->write_cap = 0;
+        net_conn_recharge(conn);
     }
     if (conn->close_after_flush) {
         net_conn_close(conn);
@@ -433,5 +495,61 @@ void net_conn_service_dirty(net_loop_t *loop)
             conn_unlist(conn);
         }
         conn_flush(conn);
+    }
+}
+
+/* ---- the buffer budget and time limits ---- */
+
+void net_loop_set_buffer_max(net_loop_t *loop, uint64_t bytes)
+{
+    loop->buffer_max = bytes;
+}
+
+uint64_t net_loop_buffered_bytes(const net_loop_t *loop)
+{
+    return loop->buffered;
+}
+
+uint64_t net_loop_budget_closes(const net_loop_t *loop)
+{
+    return loop->budget_closes;
+}
+
+void net_loop_enforce_budget(net_loop_t *loop)
+{
+    /* Bounded: each round closes one connection, which takes its whole charge out. */
+    while (loop->buffer_max != 0 && loop->buffered > loop->buffer_max) {
+        net_conn_t *largest = NULL;
+        for (net_conn_t *c = loop->all; c != NULL; c = c->all_next) {
+            if (!c->closing && (largest == NULL || c->charged > largest->charged)) {
+                largest = c;
+            }
+        }
+        if (largest == NULL || largest->charged == 0) {
+            return;
+        }
+        loop->budget_closes++;
+        net_conn_close_reason(largest, NET_CLOSE_BUDGET, 0);
+    }
+}
+
+void net_loop_guard(net_loop_t *loop, uint64_t now_ms)
+{
+    if (now_ms < loop->guard_ms + NET_GUARD_PERIOD_MS) {
+        return;
+    }
+    loop->guard_ms = now_ms;
+    for (net_conn_t *c = loop->all; c != NULL; c = c->all_next) {
+        if (c->closing) {
+            continue;
+        }
+        const net_conn_limits_t *l = &c->limits;
+        if (l->partial_timeout_ms != 0 && c->partial_since_ms != 0 &&
+            now_ms >= c->partial_since_ms + l->partial_timeout_ms) {
+            net_conn_close_reason(c, NET_CLOSE_PARTIAL, 0);
+        } else if (l->idle_timeout_ms != 0 && net_conn_pending_bytes(c) == 0 &&
+                   now_ms >= c->last_read_ms + l->idle_timeout_ms) {
+            net_conn_close_reason(c, NET_CLOSE_IDLE, 0);
+        }
     }
 }

@@ -29,6 +29,12 @@ struct net_loop {
     void *signal_user;
     net_conn_t *dirty; /* connections with output to flush or input to re-deliver */
     bool destroying;
+    /* Every open connection (for the time limits and the buffer budget). */
+    net_conn_t *all;
+    uint64_t buffered;   /* sum of every connection's `charged` */
+    uint64_t buffer_max; /* 0: no budget */
+    uint64_t budget_closes;
+    uint64_t guard_ms; /* last net_loop_guard() pass */
 };
 
 struct net_conn {
@@ -66,10 +72,19 @@ struct net_conn {
     net_conn_t *dirty_next;
     bool dirty_listed;
     net_dialer_t *dialer; /* the dialer that made it, or NULL */
+    /* budget and time limits */
+    net_conn_t *all_prev;
+    net_conn_t *all_next;
+    size_t charged;            /* counted in loop->buffered */
+    size_t held;               /* input the owner holds (net_conn_hold_input) */
+    uint64_t partial_since_ms; /* 0: no incomplete input held */
+    uint64_t last_read_ms;
     char peer_text[NET_HOST_BYTES_MAX + 8];
 };
 
 net_conn_t *net_conn_new(net_loop_t *loop, const net_conn_limits_t *limits);
+/* Updates the connection's share of the loop's buffer budget after its buffers changed. */
+void net_conn_recharge(net_conn_t *conn);
 /* Closes with a reason (first reason wins). */
 void net_conn_close_reason(net_conn_t *conn, net_close_reason_t reason, int uv_err);
 void net_conn_fill_peer_text(net_conn_t *conn);

@@ -43,6 +43,8 @@
 #define SERVER_TRACE_FLUSH_MS       1000u
 /* A stopping leader waits at most this long for its successor to take over. */
 #define SERVER_HANDOVER_MS 500u
+/* Refused peer messages are logged at most once per this interval (conflicts always). */
+#define SERVER_REFUSAL_LOG_MS 1000u
 
 typedef struct server server_t;
 typedef struct client client_t;
@@ -101,6 +103,7 @@ struct client {
     client_t *ready_next;
     bool ready_listed;
     uint64_t connected_ms;
+    bool evicted; /* closed to make room for a new client (--max-clients) */
 };
 
 struct peer_link {
@@ -201,6 +204,7 @@ struct server {
     /* clients */
     client_t *clients;
     uint32_t client_count;
+    uint32_t clients_closing; /* evicted, close not completed yet */
     uint64_t boot_id;
     uint64_t client_counter;
     idmap_t client_map; /* client id -> client_t* */
@@ -236,6 +240,10 @@ struct server {
     uint64_t stat_connections;
     uint64_t stat_rejected_connections;
     uint64_t stat_peer_frames_refused;
+    uint64_t stat_peer_conflicts; /* messages contradicting a chosen value (links dropped) */
+    uint64_t stat_idle_evicted;
+    uint64_t refusal_logged_ms; /* rate limit of the refused-message log line */
+    uint64_t refusals_unlogged;
     uint64_t stat_resp_refused;
     uint64_t stat_fsync_rounds;
 
@@ -248,6 +256,10 @@ struct server {
 uint64_t server_now_ms(void);
 /* Stops the node on an unrecoverable error: logs why, dumps the trace ring. */
 void server_fatal(server_t *srv, const char *format, ...) __attribute__((format(printf, 2, 3)));
+/* Logs a message the core refused (rc from node_receive), with its sender: a conflict
+ * with a chosen value always, at error level; anything else at most once per
+ * SERVER_REFUSAL_LOG_MS with the count of those not logged. */
+void server_log_refusal(server_t *srv, const char *addr, uint32_t peer_id, int rc);
 /* Removes the REJOINING marker once the rejoin is over and durable. */
 void server_rejoin_progress(server_t *srv);
 /* Runs the output pump and answers clients; called once per loop iteration. */
