@@ -59,15 +59,16 @@ uint64_t net_conn_last_read_ms(const net_conn_t *conn)
     return conn->last_read_ms;
 }
 
-void net_conn_hold_input(net_conn_t *conn, size_t held_bytes, bool progressed)
+void net_conn_hold_input(net_conn_t *conn, size_t held_bytes, bool partial, bool progressed)
 {
     conn->held = held_bytes;
-    if (held_bytes == 0) {
+    if (!partial) {
         conn->partial_since_ms = 0;
     } else if (progressed || conn->partial_since_ms == 0) {
         conn->partial_since_ms = net_now_ms();
     }
     net_conn_recharge(conn);
+    net_loop_enforce_budget(conn->loop);
 }
 
 void net_conn_fill_peer_text(net_conn_t *conn)
@@ -379,6 +380,12 @@ uint8_t *net_conn_reserve(net_conn_t *conn, size_t bytes)
         conn->write_buf = grown;
         conn->write_cap = cap;
         net_conn_recharge(conn);
+        /* Output can grow by a lot within one loop iteration: enforce the budget now, which
+         * may close this connection. */
+        net_loop_enforce_budget(conn->loop);
+        if (conn->closing) {
+            return NULL;
+        }
     }
     return conn->write_buf + conn->write_len;
 }

@@ -138,11 +138,12 @@ void net_conn_close(net_conn_t *conn);
 bool net_conn_closing(const net_conn_t *conn);
 /* The remote address as "host:port". */
 const char *net_conn_peer_text(const net_conn_t *conn);
-/* The owner holds held_bytes of input it took from the connection but could not use yet (a
- * partial frame or request); progressed: it completed at least one frame or request since
- * the last call, or stopped for its own reasons (a full pipeline). Input that stays held
- * without progress for partial_timeout_ms closes the connection. */
-void net_conn_hold_input(net_conn_t *conn, size_t held_bytes, bool progressed);
+/* The owner holds held_bytes of memory for input it took from the connection (a decoder's
+ * buffer); partial: part of a frame or request is among it; progressed: the owner
+ * completed at least one frame or request since the last call, or stopped for its own
+ * reasons (a full pipeline). Input that stays partial without progress for
+ * partial_timeout_ms closes the connection. */
+void net_conn_hold_input(net_conn_t *conn, size_t held_bytes, bool partial, bool progressed);
 /* Milliseconds (net_now_ms) of the last bytes received; the connect time before any. */
 uint64_t net_conn_last_read_ms(const net_conn_t *conn);
 /* The bytes this connection counts against the loop's buffer budget. */

@@ -129,7 +129,8 @@ static void client_process(client_t *client)
         progressed = true; /* the pipeline is full: the wait is ours, not the client's */
     }
     if (!net_conn_closing(client->conn)) {
-        net_conn_hold_input(client->conn, resp_parser_pending(&client->parser), progressed);
+        net_conn_hold_input(client->conn, client->parser.capacity,
+                            resp_parser_pending(&client->parser) > 0, progressed);
     }
 }
 

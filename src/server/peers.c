@@ -195,7 +195,8 @@ static void peer_link_on_data(net_conn_t *conn, void *user)
     }
     if (!net_conn_closing(conn)) {
         /* A partial frame counts against the buffer budget and the input time limit. */
-        net_conn_hold_input(conn, wire_decoder_pending(&link->decoder), progressed);
+        net_conn_hold_input(conn, link->decoder.capacity, wire_decoder_pending(&link->decoder) > 0,
+                            progressed);
     }
     if (rc != BALLOT_OK && !net_conn_closing(conn)) {
         peer_link_refuse(link, wire_decoder_error(&link->decoder)[0] != '\0'

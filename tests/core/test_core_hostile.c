@@ -169,7 +169,8 @@ static void test_conflicting_learn_is_refused(void **state)
     /* The same value again is harmless. */
     msg_t same = make_learn(3, 2, BALLOT_NONE, slot, "real");
     value_free(&same.u.learn.entries[0].value);
-    assert_true(value_copy(&same.u.learn.entries[0].value, node_chosen_value(h.nodes[2].node, slot)));
+    assert_true(
+        value_copy(&same.u.learn.entries[0].value, node_chosen_value(h.nodes[2].node, slot)));
     assert_int_equal(recv_msg(&h, &same), BALLOT_OK);
     write_through(&h, 1, 2, "after");
     harness_free(&h);
