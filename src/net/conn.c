@@ -168,6 +168,12 @@ void net_conn_close_reason(net_conn_t *conn, net_close_reason_t reason, int uv_e
     }
     conn->loop->buffered -= conn->charged;
     conn->charged = 0;
+    /* Unsent output is dropped now, not when the close completes: the budget already
+     * stopped counting it. (The buffer of a write in progress stays until its callback.) */
+    free(conn->write_buf);
+    conn->write_buf = NULL;
+    conn->write_cap = 0;
+    conn->write_len = 0;
     conn->closing = true;
     conn->close_reason = reason;
     conn->close_err = uv_err;

@@ -405,6 +405,12 @@ static void clients_tick_request(server_t *srv, client_t *client, request_t *r, 
 void clients_tick(server_t *srv, uint64_t now_ms)
 {
     for (client_t *client = srv->clients; client != NULL; client = client->next) {
+        /* Answers held back while the client's output was over CLIENT_DRAIN_PENDING_MAX. */
+        if (client->count > client->waiting && !client->ready_listed &&
+            net_conn_pending_bytes(client->conn) < CLIENT_DRAIN_PENDING_MAX &&
+            client->ring[client->head].state == REQUEST_READY) {
+            client_list_ready(client);
+        }
         if (client->waiting == 0) {
             continue;
         }

@@ -71,9 +71,12 @@ static void peer_update_up(server_t *srv, peer_t *peer, const char *why)
 
 static void peer_link_on_close(net_conn_t *conn, void *user, net_close_reason_t reason, int uv_err)
 {
-    (void)conn;
     peer_link_t *link = user;
     server_t *srv = link->srv;
+    if (reason == NET_CLOSE_BUDGET || reason == NET_CLOSE_PARTIAL) {
+        log_warn("peer connection %s (%s%u) closed: %s", net_conn_peer_text(conn),
+                 link->outbound ? "to n" : "from n", link->peer_id, peers_close_reason(reason));
+    }
     if (link->peer_id != NODE_NONE && link->peer_id <= NODES_MAX) {
         peer_t *peer = &srv->peers[link->peer_id];
         if (peer->out_link == link) {

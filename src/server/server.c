@@ -2,6 +2,7 @@
  * and stop cleanly on SIGTERM/SIGINT or loudly on a fatal error. */
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -558,6 +559,11 @@ static void server_log_ready(server_t *srv)
 static int server_start(server_t *srv, int *lock_fd, char *msg, size_t msg_bytes)
 {
     const server_config_t *cfg = srv->cfg;
+    /* Connection buffers of 128 KiB and more get their own mappings, so that what a
+     * closed or drained connection held goes back to the system at once (glibc would
+     * otherwise raise this threshold and keep them in the heap): RSS then follows the
+     * buffer budget (docs/operations.md "Bounds"). */
+    mallopt(M_MMAP_THRESHOLD, 128 * 1024);
     int rc = server_mkdirs(cfg->data_dir, msg, msg_bytes);
     if (rc == BALLOT_OK) {
         rc = server_lock_dir(cfg->data_dir, lock_fd, msg, msg_bytes);

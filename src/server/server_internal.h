@@ -28,6 +28,9 @@
 #define CLIENT_RING_INITIAL    16u
 /* Per-request buffers above this are given back after the request. */
 #define REQUEST_BUFFER_KEEP_BYTES (64u * 1024u)
+/* Replies made for one client while this much of its output is still unsent wait: a
+ * client that does not read cannot make the loop copy its whole pipeline at once. */
+#define CLIENT_DRAIN_PENDING_MAX (4u * 1024u * 1024u)
 /* How soon a write refused for want of a leader, or a read nobody vouched for, is retried. */
 #define REQUEST_RETRY_MS 20u
 /* Housekeeping: timeouts, retries, snapshot transfer, trace flush. */
@@ -294,6 +297,8 @@ void client_reply_now(client_t *client, const wire_buf_t *bytes);
 void client_reply_error(client_t *client, const char *format, ...)
     __attribute__((format(printf, 2, 3)));
 void client_mark_ready(client_t *client, request_t *request);
+/* Puts the client on the list of those with answers to send. */
+void client_list_ready(client_t *client);
 void client_finish_error(client_t *client, request_t *request, const char *format, ...)
     __attribute__((format(printf, 3, 4)));
 bool client_reserve_cmd(request_t *request, size_t size);
