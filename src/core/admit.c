@@ -10,6 +10,8 @@
  *   - a leader takes no Learn that contradicts its own proposals or runs past them while
  *     the sender's ballot is not above its own: a correct member only reports such slots
  *     after a higher ballot, and not learning is always safe;
+ *   - a Promise reports no slot more than REPORT_SPAN_SLOTS past this node's chosen
+ *     prefix;
  *   - a Forward must name a client of the node that forwards it (when the driver's client
  *     ids say so).
  *
@@ -76,6 +78,28 @@ static int admit_learn(node_t *node, const msg_t *m)
     return BALLOT_OK;
 }
 
+/* A Promise reports accepted slots at most this far past the chosen prefix
+ * of the node it answers: a new leader proposes every reported slot at once (carry forward
+ * or a no-op), so a report far ahead would have it send an Accept for each slot up to
+ * there in one step. A candidate that far behind is refused the report; one of the nodes
+ * that accepted those slots is nearer and wins instead (docs/security.md). */
+#define REPORT_SPAN_SLOTS ((uint64_t)64 * WINDOW_SLOTS_MAX)
+
+static int admit_report(node_t *node, const msg_t *m)
+{
+    const msg_promise_t *p = &m->u.promise;
+    for (uint32_t i = 0; i < p->entry_count; i++) {
+        if (p->entries[i].slot > node->chosen_upto + REPORT_SPAN_SLOTS) {
+            return refuse(node, BALLOT_EINVAL,
+                          "%s from n%u reports slot %llu, over %llu past the chosen prefix %llu",
+                          msg_type_name(m->type), m->from, (unsigned long long)p->entries[i].slot,
+                          (unsigned long long)REPORT_SPAN_SLOTS,
+                          (unsigned long long)node->chosen_upto);
+        }
+    }
+    return BALLOT_OK;
+}
+
 static int admit_forward(node_t *node, const msg_t *m)
 {
     uint32_t shift = node->cfg.client_origin_shift;
@@ -98,6 +122,8 @@ int node_admit(node_t *node, const msg_t *m)
         return admit_learn(node, m);
     case MSG_FORWARD:
         return admit_forward(node, m);
+    case MSG_PROMISE:
+        return admit_report(node, m);
     default:
         return BALLOT_OK;
     }
