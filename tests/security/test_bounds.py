@@ -15,7 +15,7 @@ from ballot_cluster import SLOW, Resp, check, main
 MIB = 1024 * 1024
 BUDGET = 64 * MIB  # --buffer-bytes-max
 INPUT_TIMEOUT_MS = 2000
-IDLE_TIMEOUT_MS = 4000
+IDLE_TIMEOUT_MS = int(5000 * SLOW)
 MAX_CLIENTS = 48
 # What the node may hold beyond its resting RSS: the budget, one read per connection in a
 # loop iteration and allocator slack (docs/operations.md "Bounds").
@@ -143,7 +143,7 @@ def idle_and_half_sent(cluster, node):
     half.sendall(b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$100\r\nabc")
     idle = [socket.create_connection(("127.0.0.1", cluster.client_ports[node]), timeout=5)
             for _ in range(MAX_CLIENTS)]
-    time.sleep(1.2)
+    time.sleep(2.0 * SLOW)  # eviction takes clients idle for at least 1 s
     c = Resp(cluster.client_ports[node])
     check(c.cmd("PING") == "PONG", "a new client gets in with --max-clients idle sockets open")
     c.close()
@@ -160,6 +160,15 @@ def idle_and_half_sent(cluster, node):
 
 
 def run(cluster):
+    try:
+        steps(cluster)
+    except ConnectionError:
+        import traceback
+        traceback.print_exc()
+        raise
+
+
+def steps(cluster):
     cluster.start_all()
     leader = cluster.leader()
     follower = leader % cluster.n + 1
