@@ -10,7 +10,7 @@ import threading
 import time
 
 import peerwire as pw
-from ballot_cluster import SLOW, Resp, check, main
+from ballot_cluster import SANITIZED, SLOW, Resp, check, main
 
 MIB = 1024 * 1024
 BUDGET = 64 * MIB  # --buffer-bytes-max
@@ -55,6 +55,14 @@ def peak_rss(pid, seconds, samples):
     return peak
 
 
+def check_rss(base, peak):
+    # ASan keeps freed memory in its quarantine: RSS says nothing about the bound there.
+    if SANITIZED:
+        return
+    check(peak - base <= BUDGET + SLACK, "RSS grew by %.1f MiB, over the %d MiB budget + slack"
+          % ((peak - base) / MIB, BUDGET // MIB))
+
+
 def closed_within(sock, seconds):
     sock.settimeout(seconds)
     try:
@@ -87,8 +95,7 @@ def partial_peer_frames(cluster, node, writer):
     peak = samples[0]
     print("peer partial frames: rss %.1f MiB at rest, peak %.1f MiB (budget %d MiB)"
           % (base / MIB, peak / MIB, BUDGET // MIB))
-    check(peak - base <= BUDGET + SLACK, "RSS grew by %.1f MiB, over the %d MiB budget + slack"
-          % ((peak - base) / MIB, BUDGET // MIB))
+    check_rss(base, peak)
     # Whatever is still open is closed once the input time limit runs out.
     open_left = [s for s in socks if not closed_within(s, 0.01)]
     wait = (INPUT_TIMEOUT_MS / 1000.0 + 1.0) * SLOW
@@ -128,8 +135,7 @@ def slow_readers(cluster, node, writer):
     peak = samples[0]
     print("slow readers: rss %.1f MiB at rest, peak %.1f MiB (budget %d MiB)"
           % (base / MIB, peak / MIB, BUDGET // MIB))
-    check(peak - base <= BUDGET + SLACK, "RSS grew by %.1f MiB, over the %d MiB budget + slack"
-          % ((peak - base) / MIB, BUDGET // MIB))
+    check_rss(base, peak)
     for s in socks:
         s.close()
     check("buffer budget" in cluster.log_text(node),
@@ -139,14 +145,14 @@ def slow_readers(cluster, node, writer):
 def idle_and_half_sent(cluster, node):
     """Idle sockets up to --max-clients do not lock new clients out; a half-sent request
     and idle sockets are closed after their time limits."""
-    half = socket.create_connection(("127.0.0.1", cluster.client_ports[node]), timeout=5)
-    half.sendall(b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$100\r\nabc")
     idle = [socket.create_connection(("127.0.0.1", cluster.client_ports[node]), timeout=5)
             for _ in range(MAX_CLIENTS)]
-    time.sleep(2.0 * SLOW)  # eviction takes clients idle for at least 1 s
+    time.sleep(1.5 * SLOW)  # eviction takes clients idle for at least 1 s
     c = Resp(cluster.client_ports[node])
     check(c.cmd("PING") == "PONG", "a new client gets in with --max-clients idle sockets open")
     c.close()
+    half = socket.create_connection(("127.0.0.1", cluster.client_ports[node]), timeout=5)
+    half.sendall(b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$100\r\nabc")
     check(closed_within(half, (INPUT_TIMEOUT_MS / 1000.0 + 1.0) * SLOW),
           "a half-sent request is closed after --input-timeout-ms")
     deadline = time.time() + (IDLE_TIMEOUT_MS / 1000.0 + 1.5) * SLOW
