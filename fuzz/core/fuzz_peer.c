@@ -21,7 +21,7 @@
 #include "wire/wire.h"
 
 /* Messages fed per input. */
-#define FUZZ_MESSAGES_MAX 1024
+#define FUZZ_MESSAGES_MAX 256
 
 typedef struct fuzz_driver {
     node_t *node;
