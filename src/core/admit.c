@@ -88,6 +88,14 @@ static int admit_learn(node_t *node, const msg_t *m)
 static int admit_report(node_t *node, const msg_t *m)
 {
     const msg_promise_t *p = &m->u.promise;
+    /* Slots below log_first_slot are fetched, and the new leader proposes from there on. */
+    if (p->log_first_slot > node->chosen_upto + REPORT_SPAN_SLOTS) {
+        return refuse(node, BALLOT_EINVAL,
+                      "Promise from n%u starts its log at slot %llu, over %llu past the chosen "
+                      "prefix %llu",
+                      m->from, (unsigned long long)p->log_first_slot,
+                      (unsigned long long)REPORT_SPAN_SLOTS, (unsigned long long)node->chosen_upto);
+    }
     for (uint32_t i = 0; i < p->entry_count; i++) {
         if (p->entries[i].slot > node->chosen_upto + REPORT_SPAN_SLOTS) {
             return refuse(node, BALLOT_EINVAL,
