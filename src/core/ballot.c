@@ -33,10 +33,16 @@ bool ballot_is_none(ballot_t b)
 ballot_t ballot_next(ballot_t highest_seen, uint32_t node)
 {
     assert(node != 0);
-    assert(highest_seen.round < UINT64_MAX);
+    assert(!ballot_exhausted(highest_seen, node));
     ballot_t next = {.round = highest_seen.round + 1, .node = node};
     assert(ballot_less(highest_seen, next));
     return next;
+}
+
+bool ballot_exhausted(ballot_t highest_seen, uint32_t node)
+{
+    (void)node;
+    return highest_seen.round >= BALLOT_ROUND_MAX;
 }
 
 char *ballot_format(ballot_t b, char *buf, size_t buf_bytes)

@@ -23,6 +23,8 @@ const char *ballot_strerror(int err)
         return "no space left on device";
     case BALLOT_ESTATE:
         return "not allowed in this state";
+    case BALLOT_ECONFLICT:
+        return "contradicts a value known chosen";
     default:
         return "unknown error";
     }

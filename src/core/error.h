@@ -10,10 +10,11 @@ typedef enum ballot_err {
     BALLOT_EBUSY = 3,     /* a bounded queue is full; try again later */
     BALLOT_ETOOLARGE = 4, /* over a size bound */
     BALLOT_ENOTLEADER = 5,
-    BALLOT_ECORRUPT = 6, /* stored data failed its checksum or format check */
-    BALLOT_EIO = 7,      /* the disk failed; the node must stop */
-    BALLOT_ENOSPC = 8,   /* the disk is full; new work refused */
-    BALLOT_ESTATE = 9,   /* the call is not allowed in this state */
+    BALLOT_ECORRUPT = 6,   /* stored data failed its checksum or format check */
+    BALLOT_EIO = 7,        /* the disk failed; the node must stop */
+    BALLOT_ENOSPC = 8,     /* the disk is full; new work refused */
+    BALLOT_ESTATE = 9,     /* the call is not allowed in this state */
+    BALLOT_ECONFLICT = 10, /* contradicts a value known chosen: the sender is broken */
 } ballot_err_t;
 
 const char *ballot_strerror(int err);

@@ -35,6 +35,8 @@
 /* A phase-1 round is abandoned after this many retransmit intervals (docs/core.md). */
 #define PHASE1_RETRANSMITS 3u
 #define FOREVER_MS         UINT64_MAX
+/* The reason kept for the last refused message. */
+#define NODE_REFUSAL_BYTES 160u
 
 typedef struct log_entry {
     /* Acceptor: what it accepted (valid when accepted_ballot is not NONE). */
@@ -225,6 +227,10 @@ struct node {
     uint32_t read_capacity;
 
     outbox_t outbox;
+
+    /* Messages refused at entry (admit.c) and the last reason. */
+    uint64_t refused_count;
+    char refusal[NODE_REFUSAL_BYTES];
 };
 
 /* log.c */
@@ -338,6 +344,12 @@ void client_on_forward_reply(node_t *node, const msg_t *m);
 bool client_take_batch(node_t *node, value_t *out, event_t *ev);
 void client_fail_pending(node_t *node);
 void client_free(node_t *node);
+
+/* admit.c */
+/* Checks a validated message from another member against this node's state: BALLOT_OK,
+ * BALLOT_EINVAL or BALLOT_ECONFLICT, with the reason in node->refusal. Changes nothing
+ * else. */
+int node_admit(node_t *node, const msg_t *m);
 
 /* node.c */
 void node_dispatch(node_t *node, const msg_t *m);

@@ -129,13 +129,19 @@ static bool ballot_valid(ballot_t b)
     if (ballot_is_none(b)) {
         return true;
     }
-    return b.round > 0 && b.node >= 1 && b.node <= NODES_MAX;
+    return b.round > 0 && b.round <= BALLOT_ROUND_MAX && b.node >= 1 && b.node <= NODES_MAX;
 }
 
 /* A real ballot: what a proposer sends. */
 static bool ballot_real(ballot_t b)
 {
     return !ballot_is_none(b) && ballot_valid(b);
+}
+
+/* A slot a message may name: 1..SLOT_MAX. */
+static bool slot_valid(uint64_t slot)
+{
+    return slot > 0 && slot <= SLOT_MAX;
 }
 
 static bool value_valid(const value_t *v)
@@ -159,7 +165,8 @@ static bool entries_valid(const msg_entry_t *entries, uint32_t count, bool conse
     }
     for (uint32_t i = 0; i < count; i++) {
         const msg_entry_t *e = &entries[i];
-        if (e->slot == 0 || !value_valid(&e->value) || !ballot_valid(e->ballot)) {
+        if (e->slot == 0 || e->slot > SLOT_MAX || !value_valid(&e->value) ||
+            !ballot_valid(e->ballot)) {
             return false;
         }
         if (need_ballot && ballot_is_none(e->ballot)) {
@@ -181,7 +188,8 @@ static bool promise_valid(const msg_promise_t *p, bool need_ballot, uint64_t *by
     if (!ballot_valid(p->ballot) || (need_ballot && ballot_is_none(p->ballot))) {
         return false;
     }
-    if (p->from_slot == 0) {
+    if (p->from_slot == 0 || p->from_slot > SLOT_MAX || p->next_slot > SLOT_MAX ||
+        p->chosen_upto > SLOT_MAX || p->log_first_slot > SLOT_MAX) {
         return false;
     }
     if (p->next_slot != 0 && p->next_slot <= p->from_slot) {
@@ -208,13 +216,16 @@ static bool reject_valid(const msg_reject_t *r)
     if ((int)r->reason < REJECT_PROMISED || (int)r->reason > REJECT_REASON_MAX) {
         return false;
     }
-    return ballot_real(r->ballot) && ballot_valid(r->promised);
+    return ballot_real(r->ballot) && ballot_valid(r->promised) && r->slot <= SLOT_MAX;
 }
 
 static bool forward_valid(const msg_forward_t *f)
 {
     const value_t *p = &f->payload;
     if (p->kind != VALUE_BATCH || p->size > COMMAND_BYTES_MAX) {
+        return false;
+    }
+    if (f->client_id == 0 || f->sequence == 0 || f->sequence > COMMAND_SEQUENCE_MAX) {
         return false;
     }
     return p->size == 0 || p->bytes != NULL;
@@ -225,7 +236,7 @@ static bool body_valid(const msg_t *m, uint64_t *bytes)
 {
     switch (m->type) {
     case MSG_PREPARE:
-        return ballot_real(m->u.prepare.ballot) && m->u.prepare.from_slot > 0 &&
+        return ballot_real(m->u.prepare.ballot) && slot_valid(m->u.prepare.from_slot) &&
                ballot_valid(m->u.prepare.waived_ballot);
     case MSG_PROMISE:
         return promise_valid(&m->u.promise, true, bytes);
@@ -233,20 +244,20 @@ static bool body_valid(const msg_t *m, uint64_t *bytes)
         return promise_valid(&m->u.rejoin_reply, false, bytes);
     case MSG_ACCEPT:
         *bytes += m->u.accept.value.size;
-        return ballot_real(m->u.accept.ballot) && m->u.accept.slot > 0 &&
-               value_valid(&m->u.accept.value);
+        return ballot_real(m->u.accept.ballot) && slot_valid(m->u.accept.slot) &&
+               m->u.accept.commit <= SLOT_MAX && value_valid(&m->u.accept.value);
     case MSG_ACCEPTED:
-        return ballot_real(m->u.accepted.ballot) && m->u.accepted.slot > 0;
+        return ballot_real(m->u.accepted.ballot) && slot_valid(m->u.accepted.slot);
     case MSG_REJECT:
         return reject_valid(&m->u.reject);
     case MSG_HEARTBEAT:
-        return ballot_real(m->u.heartbeat.ballot);
+        return ballot_real(m->u.heartbeat.ballot) && m->u.heartbeat.commit <= SLOT_MAX;
     case MSG_HEARTBEAT_ACK:
-        return ballot_real(m->u.heartbeat_ack.ballot);
+        return ballot_real(m->u.heartbeat_ack.ballot) && m->u.heartbeat_ack.chosen_upto <= SLOT_MAX;
     case MSG_LEARN_REQUEST:
-        return m->u.learn_request.from_slot > 0;
+        return slot_valid(m->u.learn_request.from_slot);
     case MSG_LEARN:
-        return ballot_valid(m->u.learn.ballot) &&
+        return ballot_valid(m->u.learn.ballot) && m->u.learn.snapshot_slot <= SLOT_MAX &&
                entries_valid(m->u.learn.entries, m->u.learn.entry_count, true, false, bytes);
     case MSG_FORWARD:
         *bytes += m->u.forward.payload.size;
@@ -258,11 +269,11 @@ static bool body_valid(const msg_t *m, uint64_t *bytes)
     case MSG_READ_INDEX:
         return true;
     case MSG_READ_INDEX_REPLY:
-        return m->u.read_index_reply.leader <= NODES_MAX;
+        return m->u.read_index_reply.leader <= NODES_MAX && m->u.read_index_reply.index <= SLOT_MAX;
     case MSG_TIMEOUT_NOW:
         return ballot_real(m->u.timeout_now.ballot);
     case MSG_REJOIN:
-        return m->u.rejoin.from_slot > 0;
+        return slot_valid(m->u.rejoin.from_slot);
     }
     return false;
 }

@@ -11,6 +11,10 @@
 #define NODE_NONE 0u
 /* A Promise or Learn carries at most this many entries; the rest follows in more parts. */
 #define MSG_ENTRIES_MAX 512u
+/* The highest slot any message may name (slots, commits, chosen prefixes): far above any
+ * log, low enough that slot arithmetic never wraps (docs/security.md "Bounds on input and
+ * memory"). */
+#define SLOT_MAX ((uint64_t)1 << 62)
 /* Encoded size bound of one message (values included). */
 #define MSG_BYTES_MAX ((uint32_t)(8u * 1024u * 1024u))
 
@@ -185,9 +189,11 @@ void msg_free(msg_t *m);
 /* Deep copy; false when out of memory. */
 bool msg_copy(msg_t *out, const msg_t *in);
 const char *msg_type_name(msg_type_t type);
-/* Checks everything a decoder cannot: known type, node ids in 1..NODES_MAX, entry counts
- * and value sizes within bounds, batches well formed. Messages from the network pass this
- * before the core sees them; the core calls it again and drops what fails. */
+/* Checks everything a decoder cannot: known type, node ids in 1..NODES_MAX, rounds within
+ * BALLOT_ROUND_MAX, slots within SLOT_MAX, entry counts and value sizes within bounds,
+ * batches well formed, forwarded client ids and sequences within COMMAND_SEQUENCE_MAX. Messages
+ * from the network pass this before the core sees them; the core calls it again and drops what
+ * fails. */
 bool msg_validate(const msg_t *m);
 
 #endif

@@ -271,11 +271,21 @@ void node_settle(node_t *node)
 
 int node_receive(node_t *node, const msg_t *m, uint64_t now_ms)
 {
-    if (node == NULL || !msg_validate(m) || !msg_fits_cluster(node, m)) {
+    if (node == NULL) {
+        return BALLOT_EINVAL;
+    }
+    if (!msg_validate(m) || !msg_fits_cluster(node, m)) {
+        node->refused_count++;
+        snprintf(node->refusal, sizeof(node->refusal), "%s from n%u: malformed or out of range",
+                 m == NULL ? "nothing" : msg_type_name(m->type), m == NULL ? 0u : m->from);
         return BALLOT_EINVAL;
     }
     if (!node->started) {
         return BALLOT_ESTATE;
+    }
+    int rc = node_admit(node, m);
+    if (rc != BALLOT_OK) {
+        return rc;
     }
     node->now_ms = now_ms > node->now_ms ? now_ms : node->now_ms;
     node_dispatch(node, m);

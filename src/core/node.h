@@ -51,7 +51,10 @@ typedef struct node_config {
     uint32_t batch_bytes;          /* <= BATCH_BYTES_MAX */
     uint32_t pending_commands_max; /* <= PENDING_COMMANDS_MAX */
     bool forward_to_leader;        /* followers forward commands (else reply NOT_LEADER) */
-    bool trace;                    /* emit events */
+    /* When not 0, a forwarded command's client_id >> client_origin_shift must be the node
+     * that forwards it (ballotd puts the node id in the top bits of its client ids). */
+    uint32_t client_origin_shift;
+    bool trace; /* emit events */
 } node_config_t;
 
 /* Sensible defaults for `id` of `node_count` nodes. */
@@ -160,8 +163,16 @@ void node_recover_snapshot(node_t *node, uint64_t slot);
  * could have promised before (Paxos Made Live §5.1). */
 void node_start(node_t *node, uint64_t now_ms, bool rejoin);
 
-/* A message from the network. BALLOT_EINVAL (nothing changed) when it fails validation. */
+/* A message from the network. BALLOT_EINVAL (nothing changed) when it fails validation
+ * or names what this node cannot hold; BALLOT_ECONFLICT (nothing changed) when it
+ * contradicts a value this node knows chosen: the sender is broken or forged, and the
+ * driver should say so loudly and drop the link. node_refusal() says why
+ * (docs/security.md "Bounds on input and memory"). */
 int node_receive(node_t *node, const msg_t *m, uint64_t now_ms);
+/* Why the last refused message was refused ("" when none was). */
+const char *node_refusal(const node_t *node);
+/* Messages refused so far (for INFO and tests). */
+uint64_t node_refused_count(const node_t *node);
 /* A client command at this node. The result arrives as an apply of a batch holding
  * (client_id, sequence), or as a client reply. BALLOT_EINVAL/ETOOLARGE for bad input. */
 int node_submit(node_t *node, const command_t *command, uint64_t now_ms);

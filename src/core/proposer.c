@@ -66,6 +66,12 @@ void proposer_start_phase1(node_t *node, ballot_t waived)
 {
     assert(node->role != ROLE_LEADER);
     assert(!node->rejoining);
+    if (ballot_exhausted(node->highest_seen, node->cfg.id)) {
+        /* Only a round at BALLOT_ROUND_MAX, which no election reaches, gets here: stay a
+         * follower rather than use a round the others refuse. */
+        election_reset_timer(node);
+        return;
+    }
     proposer_abandon(node);
     /* DESIGN.md "ballot": one round above the highest round seen, so it beats them all. */
     ballot_t b = ballot_next(node->highest_seen, node->cfg.id);

@@ -76,6 +76,11 @@ int node_recover(node_t *node, const persist_record_t *r)
     if (r->ballot.node > node->cfg.node_count || (r->ballot.node == 0) != (r->ballot.round == 0)) {
         return BALLOT_ECORRUPT;
     }
+    /* No node writes a round or slot above these bounds (docs/security.md "Bounds on input
+     * and memory"): such a record is damage, not state to act on. */
+    if (r->ballot.round > BALLOT_ROUND_MAX || r->slot > SLOT_MAX) {
+        return BALLOT_ECORRUPT;
+    }
     int rc = BALLOT_OK;
     switch (r->kind) {
     case PERSIST_PROMISE:

@@ -26,6 +26,9 @@
 #define BATCH_BYTES_MAX            ((uint32_t)(4u * 1024u * 1024u))
 #define BATCH_HEADER_BYTES         4u
 #define BATCH_COMMAND_HEADER_BYTES 20u
+/* A forwarded command's sequence is at most this: one connection never sends 2^48
+ * commands, and a higher one would make every later command of that client stale. */
+#define COMMAND_SEQUENCE_MAX ((uint64_t)1 << 48)
 
 typedef enum value_kind {
     VALUE_NOOP = 0,

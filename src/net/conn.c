@@ -28,6 +28,12 @@ net_conn_t *net_conn_new(net_loop_t *loop, const net_conn_limits_t *limits)
     conn->tcp.data = conn;
     conn->write_req.data = conn;
     conn->connect_req.data = conn;
+    conn->last_read_ms = net_now_ms();
+    conn->all_next = loop->all;
+    if (loop->all != NULL) {
+        loop->all->all_prev = conn;
+    }
+    loop->all = conn;
     return conn;
 }
 
@@ -45,6 +51,44 @@ void net_conn_keepalive(net_conn_t *conn)
         (void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval, sizeof(interval));
         (void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &probes, sizeof(probes));
     }
+}
+
+void net_conn_recharge(net_conn_t *conn)
+{
+    if (conn->closing) {
+        return; /* discharged when it started closing */
+    }
+    size_t charge = 0;
+    if (conn->limits.budget_input) {
+        charge += conn->read_cap + conn->held;
+    }
+    if (conn->limits.budget_output) {
+        charge += conn->write_cap + conn->flight_cap;
+    }
+    conn->loop->buffered = conn->loop->buffered - conn->charged + charge;
+    conn->charged = charge;
+}
+
+size_t net_conn_budget_bytes(const net_conn_t *conn)
+{
+    return conn->charged;
+}
+
+uint64_t net_conn_last_read_ms(const net_conn_t *conn)
+{
+    return conn->last_read_ms;
+}
+
+void net_conn_hold_input(net_conn_t *conn, size_t held_bytes, bool partial, bool progressed)
+{
+    conn->held = held_bytes;
+    if (!partial) {
+        conn->partial_since_ms = 0;
+    } else if (progressed || conn->partial_since_ms == 0) {
+        conn->partial_since_ms = net_now_ms();
+    }
+    net_conn_recharge(conn);
+    net_loop_enforce_budget(conn->loop);
 }
 
 void net_conn_fill_peer_text(net_conn_t *conn)
@@ -179,6 +223,17 @@ void net_conn_on_handle_closed(uv_handle_t *handle)
     net_conn_t *conn = handle->data;
     conn_unlist(conn);
     pending_unlink(conn);
+    net_loop_t *loop = conn->loop;
+    if (conn->all_prev != NULL) {
+        conn->all_prev->all_next = conn->all_next;
+    } else if (loop->all == conn) {
+        loop->all = conn->all_next;
+    }
+    if (conn->all_next != NULL) {
+        conn->all_next->all_prev = conn->all_prev;
+    }
+    loop->buffered -= conn->charged; /* 0 unless closed by net_loop_destroy's sweep */
+    conn->charged = 0;
     if (conn->ops != NULL && conn->ops->on_close != NULL && !conn->loop->destroying) {
         conn->ops->on_close(conn, conn->user, conn->close_reason, conn->close_err);
     }
@@ -197,6 +252,14 @@ void net_conn_close_reason(net_conn_t *conn, net_close_reason_t reason, int uv_e
     if (conn->closing) {
         return;
     }
+    conn->loop->buffered -= conn->charged;
+    conn->charged = 0;
+    /* Unsent output is dropped now, not when the close completes: the budget already
+     * stopped counting it. (The buffer of a write in progress stays until its callback.) */
+    free(conn->write_buf);
+    conn->write_buf = NULL;
+    conn->write_cap = 0;
+    conn->write_len = 0;
     conn->closing = true;
     conn->close_reason = reason;
     conn->close_err = uv_err;
@@ -250,6 +313,7 @@ bool net_conn_make_read_room(net_conn_t *conn)
     }
     conn->read_buf = grown;
     conn->read_cap = cap;
+    net_conn_recharge(conn);
     return true;
 }
 
@@ -305,6 +369,7 @@ static void conn_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf
         return;
     }
     conn->read_end += (size_t)nread;
+    conn->last_read_ms = net_now_ms();
     assert(conn->read_end <= conn->read_cap);
     net_conn_deliver(conn);
 }
@@ -351,6 +416,7 @@ void net_conn_consume(net_conn_t *conn, size_t bytes)
             free(conn->read_buf);
             conn->read_buf = NULL;
             conn->read_cap = 0;
+            net_conn_recharge(conn);
         }
     }
 }
@@ -417,6 +483,13 @@ uint8_t *net_conn_reserve(net_conn_t *conn, size_t bytes)
         }
         conn->write_buf = grown;
         conn->write_cap = cap;
+        net_conn_recharge(conn);
+        /* Output can grow by a lot within one loop iteration: enforce the budget now, which
+         * may close this connection. */
+        net_loop_enforce_budget(conn->loop);
+        if (conn->closing) {
+            return NULL;
+        }
     }
     return conn->write_buf + conn->write_len;
 }
@@ -453,6 +526,7 @@ static void conn_write_cb(uv_write_t *req, int status)
         free(conn->flight_buf);
         conn->flight_buf = NULL;
         conn->flight_cap = 0;
+        net_conn_recharge(conn);
     }
     if (conn->closing) {
         return;
@@ -471,6 +545,7 @@ static void conn_written_all(net_conn_t *conn)
         free(conn->write_buf);
         conn->write_buf = NULL;
         conn->write_cap = 0;
+        net_conn_recharge(conn);
     }
     if (conn->close_after_flush) {
         net_conn_close(conn);
@@ -565,6 +640,11 @@ static void conn_flush_tls(net_conn_t *conn)
         }
         conn->flight_buf = grown;
         conn->flight_cap = size;
+        net_conn_recharge(conn);
+        net_loop_enforce_budget(conn->loop);
+        if (conn->closing) {
+            return;
+        }
     }
     net_tls_take(conn, conn->flight_buf, size);
     uv_buf_t buf = uv_buf_init((char *)conn->flight_buf, (unsigned)size);
@@ -585,6 +665,7 @@ static void conn_flush_tls(net_conn_t *conn)
             conn->write_buf = NULL;
             conn->write_cap = 0;
         }
+        net_conn_recharge(conn);
         if (conn->close_after_flush && net_conn_tls_ready(conn)) {
             net_conn_close(conn);
         }
@@ -598,4 +679,60 @@ static void conn_flush_tls(net_conn_t *conn)
         return;
     }
     conn->writing = true;
+}
+
+/* ---- the buffer budget and time limits ---- */
+
+void net_loop_set_buffer_max(net_loop_t *loop, uint64_t bytes)
+{
+    loop->buffer_max = bytes;
+}
+
+uint64_t net_loop_buffered_bytes(const net_loop_t *loop)
+{
+    return loop->buffered;
+}
+
+uint64_t net_loop_budget_closes(const net_loop_t *loop)
+{
+    return loop->budget_closes;
+}
+
+void net_loop_enforce_budget(net_loop_t *loop)
+{
+    /* Bounded: each round closes one connection, which takes its whole charge out. */
+    while (loop->buffer_max != 0 && loop->buffered > loop->buffer_max) {
+        net_conn_t *largest = NULL;
+        for (net_conn_t *c = loop->all; c != NULL; c = c->all_next) {
+            if (!c->closing && (largest == NULL || c->charged > largest->charged)) {
+                largest = c;
+            }
+        }
+        if (largest == NULL || largest->charged == 0) {
+            return;
+        }
+        loop->budget_closes++;
+        net_conn_close_reason(largest, NET_CLOSE_BUDGET, 0);
+    }
+}
+
+void net_loop_guard(net_loop_t *loop, uint64_t now_ms)
+{
+    if (now_ms < loop->guard_ms + NET_GUARD_PERIOD_MS) {
+        return;
+    }
+    loop->guard_ms = now_ms;
+    for (net_conn_t *c = loop->all; c != NULL; c = c->all_next) {
+        if (c->closing) {
+            continue;
+        }
+        const net_conn_limits_t *l = &c->limits;
+        if (l->partial_timeout_ms != 0 && c->partial_since_ms != 0 &&
+            now_ms >= c->partial_since_ms + l->partial_timeout_ms) {
+            net_conn_close_reason(c, NET_CLOSE_PARTIAL, 0);
+        } else if (l->idle_timeout_ms != 0 && net_conn_pending_bytes(c) == 0 &&
+                   now_ms >= c->last_read_ms + l->idle_timeout_ms) {
+            net_conn_close_reason(c, NET_CLOSE_IDLE, 0);
+        }
+    }
 }

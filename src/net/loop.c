@@ -36,6 +36,7 @@ static void loop_check_cb(uv_check_t *check)
     if (loop->hook != NULL) {
         loop->hook(loop, loop->hook_user);
     }
+    net_loop_enforce_budget(loop);
     net_conn_service_dirty(loop);
 }
 

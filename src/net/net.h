@@ -23,6 +23,7 @@
 #define NET_BUFFER_INITIAL_BYTES (16u * 1024u)
 #define NET_BACKOFF_SHIFT_MAX    16u
 #define NET_ERROR_TEXT_BYTES     160u
+#define NET_GUARD_PERIOD_MS      100u
 
 typedef struct net_addr {
     char host[NET_HOST_BYTES_MAX];
@@ -92,6 +93,9 @@ typedef enum net_close_reason {
     NET_CLOSE_WRITE_BOUND = 5, /* the other side does not read what it is sent */
     NET_CLOSE_TLS = 6,         /* TLS handshake or record failed (net_conn_tls_error) */
     NET_CLOSE_DEADLINE = 7,    /* the handshake did not finish in time (net_pending_t) */
+    NET_CLOSE_BUDGET = 8,      /* the loop's buffer budget is spent; this one held the most */
+    NET_CLOSE_IDLE = 9,        /* nothing received for idle_timeout_ms */
+    NET_CLOSE_PARTIAL = 10,    /* a frame or request stayed incomplete for partial_timeout_ms */
 } net_close_reason_t;
 
 typedef struct net_conn_ops {
@@ -105,6 +109,12 @@ typedef struct net_conn_ops {
 typedef struct net_conn_limits {
     size_t read_bytes_max;  /* largest unconsumed input held */
     size_t write_bytes_max; /* largest unsent output held */
+    /* 0: off. Checked by net_loop_guard(); see docs/operations.md "Bounds". */
+    uint32_t idle_timeout_ms;    /* close when nothing was received for this long */
+    uint32_t partial_timeout_ms; /* close when input stays incomplete this long */
+    /* What counts against the loop's buffer budget (net_loop_set_buffer_max). */
+    bool budget_input;  /* unconsumed input and what the owner holds (net_conn_hold_input) */
+    bool budget_output; /* unsent output */
 } net_conn_limits_t;
 
 void net_conn_set_ops(net_conn_t *conn, const net_conn_ops_t *ops, void *user);
@@ -130,6 +140,31 @@ void net_conn_close(net_conn_t *conn);
 bool net_conn_closing(const net_conn_t *conn);
 /* The remote address as "host:port". */
 const char *net_conn_peer_text(const net_conn_t *conn);
+/* The owner holds held_bytes of memory for input it took from the connection (a decoder's
+ * buffer); partial: part of a frame or request is among it; progressed: the owner
+ * completed at least one frame or request since the last call, or stopped for its own
+ * reasons (a full pipeline). Input that stays partial without progress for
+ * partial_timeout_ms closes the connection. */
+void net_conn_hold_input(net_conn_t *conn, size_t held_bytes, bool partial, bool progressed);
+/* Milliseconds (net_now_ms) of the last bytes received; the connect time before any. */
+uint64_t net_conn_last_read_ms(const net_conn_t *conn);
+/* The bytes this connection counts against the loop's buffer budget. */
+size_t net_conn_budget_bytes(const net_conn_t *conn);
+
+/* ---- the buffer budget and time limits ---- */
+
+/* Caps the bytes all connections together buffer (what their limits count): once over,
+ * the connection holding the most is closed with NET_CLOSE_BUDGET, and again, until the
+ * total is back under. 0: no cap. */
+void net_loop_set_buffer_max(net_loop_t *loop, uint64_t bytes);
+/* Bytes counted against the budget now, and connections closed for it so far. */
+uint64_t net_loop_buffered_bytes(const net_loop_t *loop);
+uint64_t net_loop_budget_closes(const net_loop_t *loop);
+/* Closes connections past their idle or partial-input time limit; call it often (it does
+ * the work at most every NET_GUARD_PERIOD_MS). */
+void net_loop_guard(net_loop_t *loop, uint64_t now_ms);
+/* Enforces the buffer budget now (the loop also does so once per iteration). */
+void net_loop_enforce_budget(net_loop_t *loop);
 
 /* ---- connections that have not finished their handshake ----
  *

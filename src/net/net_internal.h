@@ -30,6 +30,12 @@ struct net_loop {
     net_conn_t *dirty; /* connections with output to flush or input to re-deliver */
     uint8_t *tls_raw;  /* one read's ciphertext, fed straight into its connection's TLS */
     bool destroying;
+    /* Every open connection (for the time limits and the buffer budget). */
+    net_conn_t *all;
+    uint64_t buffered;   /* sum of every connection's `charged` */
+    uint64_t buffer_max; /* 0: no budget */
+    uint64_t budget_closes;
+    uint64_t guard_ms; /* last net_loop_guard() pass */
 };
 
 struct net_conn {
@@ -72,6 +78,13 @@ struct net_conn {
     net_conn_t *pending_prev;
     net_conn_t *pending_next;
     uint64_t pending_deadline_ms;
+    /* budget and time limits */
+    net_conn_t *all_prev;
+    net_conn_t *all_next;
+    size_t charged;            /* counted in loop->buffered */
+    size_t held;               /* input the owner holds (net_conn_hold_input) */
+    uint64_t partial_since_ms; /* 0: no incomplete input held */
+    uint64_t last_read_ms;
     char peer_text[NET_HOST_BYTES_MAX + 8];
 };
 
@@ -81,6 +94,8 @@ struct net_conn {
 
 net_conn_t *net_conn_new(net_loop_t *loop, const net_conn_limits_t *limits);
 void net_conn_keepalive(net_conn_t *conn);
+/* Updates the connection's share of the loop's buffer budget after its buffers changed. */
+void net_conn_recharge(net_conn_t *conn);
 /* Closes with a reason (first reason wins). */
 void net_conn_close_reason(net_conn_t *conn, net_close_reason_t reason, int uv_err);
 void net_conn_fill_peer_text(net_conn_t *conn);

@@ -34,6 +34,12 @@ static const char *clients_close_reason(net_close_reason_t reason)
         return "TLS failed";
     case NET_CLOSE_DEADLINE:
         return "TLS handshake not finished in time";
+    case NET_CLOSE_BUDGET:
+        return "the node's buffer budget (--buffer-bytes-max) is spent and it held the most";
+    case NET_CLOSE_IDLE:
+        return "idle (--client-idle-timeout-ms)";
+    case NET_CLOSE_PARTIAL:
+        return "request left incomplete (--input-timeout-ms)";
     }
     return "?";
 }
@@ -57,7 +63,8 @@ static void clients_on_close(net_conn_t *conn, void *user, net_close_reason_t re
     (void)conn;
     client_t *client = user;
     server_t *srv = client->srv;
-    if (reason == NET_CLOSE_WRITE_BOUND) {
+    if (reason == NET_CLOSE_WRITE_BOUND || reason == NET_CLOSE_BUDGET ||
+        reason == NET_CLOSE_PARTIAL) {
         log_warn("client %s disconnected: %s", net_conn_peer_text(conn),
                  clients_close_reason(reason));
     } else {
@@ -88,6 +95,9 @@ static void clients_on_close(net_conn_t *conn, void *user, net_close_reason_t re
         client->next->prev = client->prev;
     }
     srv->client_count--;
+    if (client->evicted) {
+        srv->clients_closing--;
+    }
     resp_parser_free(&client->parser);
     free(client);
 }
@@ -99,6 +109,7 @@ static void client_process(client_t *client)
     /* Bounded by pipeline_max: every dispatched request takes a pipeline entry or is
      * answered at once (then nothing is ahead of it and it takes none). */
     uint32_t budget = srv->cfg->pipeline_max * 2u + 1u;
+    bool progressed = false;
     while (!client->quitting && client->count < srv->cfg->pipeline_max && budget-- > 0 &&
            !net_conn_closing(client->conn)) {
         resp_request_t req;
@@ -115,10 +126,16 @@ static void client_process(client_t *client)
         if (req.argc == 0) {
             break;
         }
+        progressed = true;
         commands_dispatch(client, req.argc, req.argv, req.argv_len);
     }
     if (client->count >= srv->cfg->pipeline_max) {
         net_conn_pause(client->conn);
+        progressed = true; /* the pipeline is full: the wait is ours, not the client's */
+    }
+    if (!net_conn_closing(client->conn)) {
+        net_conn_hold_input(client->conn, client->parser.capacity,
+                            resp_parser_pending(&client->parser) > 0, progressed);
     }
 }
 
@@ -208,6 +225,36 @@ static uint64_t clients_next_id(server_t *srv)
            ((srv->boot_id & 0xffffffffu) << CLIENT_ID_BOOT_SHIFT) | srv->client_counter;
 }
 
+/* With --max-clients reached, the client idle the longest (nothing received for at least
+ * CONFIG_EVICT_IDLE_MS_MIN, nothing in flight, nothing unsent) is closed to make room,
+ * so idle sockets cannot lock clients out. True when one was closed. */
+static bool clients_evict_idle(server_t *srv)
+{
+    uint64_t now = server_now_ms();
+    client_t *oldest = NULL;
+    for (client_t *c = srv->clients; c != NULL; c = c->next) {
+        if (c->count != 0 || net_conn_closing(c->conn) || net_conn_pending_bytes(c->conn) != 0) {
+            continue;
+        }
+        if (oldest == NULL ||
+            net_conn_last_read_ms(c->conn) < net_conn_last_read_ms(oldest->conn)) {
+            oldest = c;
+        }
+    }
+    if (oldest == NULL || now < net_conn_last_read_ms(oldest->conn) + CONFIG_EVICT_IDLE_MS_MIN) {
+        return false;
+    }
+    log_info("client %s closed after %llu ms idle to make room (--max-clients %u reached)",
+             net_conn_peer_text(oldest->conn),
+             (unsigned long long)(now - net_conn_last_read_ms(oldest->conn)),
+             srv->cfg->max_clients);
+    oldest->evicted = true;
+    srv->clients_closing++;
+    srv->stat_idle_evicted++;
+    net_conn_close(oldest->conn);
+    return true;
+}
+
 static void clients_on_accept(net_listener_t *listener, net_conn_t *conn, void *user)
 {
     (void)listener;
@@ -217,7 +264,11 @@ static void clients_on_accept(net_listener_t *listener, net_conn_t *conn, void *
         return;
     }
     client_t *client = NULL;
-    if (!srv->stopping && srv->client_count < srv->cfg->max_clients) {
+    /* A closed client leaves the count when its close completes: count those closing. */
+    if (!srv->stopping && srv->client_count - srv->clients_closing >= srv->cfg->max_clients) {
+        clients_evict_idle(srv);
+    }
+    if (!srv->stopping && srv->client_count - srv->clients_closing < srv->cfg->max_clients) {
         client = calloc(1, sizeof(*client));
     }
     if (client == NULL) {
@@ -262,7 +313,11 @@ int clients_listen(server_t *srv, char *msg, size_t msg_bytes)
                  "that reaches the RESP port may run every command it allows");
     }
     net_conn_limits_t limits = {.read_bytes_max = SERVER_RESP_READ_BYTES_MAX,
-                                .write_bytes_max = srv->cfg->client_output_bytes_max};
+                                .write_bytes_max = srv->cfg->client_output_bytes_max,
+                                .idle_timeout_ms = srv->cfg->client_idle_timeout_ms,
+                                .partial_timeout_ms = srv->cfg->input_timeout_ms,
+                                .budget_input = true,
+                                .budget_output = true};
     if (cfg->client_tls_cert[0] != '\0') {
         int rc = net_tls_server(cfg->client_tls_cert, cfg->client_tls_key, cfg->client_tls_ca,
                                 &srv->client_tls, msg, msg_bytes);
@@ -412,6 +467,12 @@ static void clients_tick_request(server_t *srv, client_t *client, request_t *r, 
 void clients_tick(server_t *srv, uint64_t now_ms)
 {
     for (client_t *client = srv->clients; client != NULL; client = client->next) {
+        /* Answers held back while the client's output was over CLIENT_DRAIN_PENDING_MAX. */
+        if (client->count > client->waiting && !client->ready_listed &&
+            net_conn_pending_bytes(client->conn) < CLIENT_DRAIN_PENDING_MAX &&
+            client->ring[client->head].state == REQUEST_READY) {
+            client_list_ready(client);
+        }
         if (client->waiting == 0) {
             continue;
         }

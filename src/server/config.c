@@ -89,6 +89,12 @@ static const opt_t config_opts[] = {
      false, "N", "unread replies before a client is disconnected"},
     {"peer-output-max-bytes", OPT_U64, SC(peer_output_bytes_max), 16u * 1024u * 1024u,
      (uint64_t)1 << 34, false, "N", "unsent peer bytes before the link is reset"},
+    {"client-idle-timeout-ms", OPT_U32, SC(client_idle_timeout_ms), 0, 86400000, false, "MS",
+     "close a client that sent nothing this long (0: never)"},
+    {"input-timeout-ms", OPT_U32, SC(input_timeout_ms), 100, 3600000, false, "MS",
+     "close a client or peer whose request or frame stays incomplete this long"},
+    {"buffer-bytes-max", OPT_U64, SC(buffer_bytes_max), CONFIG_BUFFER_BYTES_MIN, (uint64_t)1 << 40,
+     false, "N", "bytes held for client input and output and peer input, all together"},
     {"reconnect-min-ms", OPT_U32, SC(reconnect_min_ms), 1, 600000, false, "MS",
      "first redial delay to a lost peer"},
     {"reconnect-max-ms", OPT_U32, SC(reconnect_max_ms), 1, 600000, false, "MS",
@@ -372,6 +378,9 @@ static void config_defaults(server_config_t *cfg)
     cfg->pipeline_max = CONFIG_PIPELINE_MAX_DEFAULT;
     cfg->client_output_bytes_max = CONFIG_CLIENT_OUTPUT_BYTES_DEFAULT;
     cfg->peer_output_bytes_max = CONFIG_PEER_OUTPUT_BYTES_DEFAULT;
+    cfg->client_idle_timeout_ms = CONFIG_CLIENT_IDLE_TIMEOUT_MS_DEFAULT;
+    cfg->input_timeout_ms = CONFIG_INPUT_TIMEOUT_MS_DEFAULT;
+    cfg->buffer_bytes_max = CONFIG_BUFFER_BYTES_DEFAULT;
     cfg->reconnect_min_ms = CONFIG_RECONNECT_MIN_MS_DEFAULT;
     cfg->reconnect_max_ms = CONFIG_RECONNECT_MAX_MS_DEFAULT;
     cfg->snapshot_every_slots = CONFIG_SNAPSHOT_SLOTS_DEFAULT;

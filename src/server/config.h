@@ -38,6 +38,13 @@
 #define CONFIG_HANDSHAKE_TIMEOUT_MS_DEFAULT    5000u
 #define CONFIG_HANDSHAKE_MAX_DEFAULT           64u
 #define CONFIG_HANDSHAKE_MAX_MAX               10000u
+/* Bounds on what clients and peers make the node hold (docs/operations.md "Bounds"). */
+#define CONFIG_CLIENT_IDLE_TIMEOUT_MS_DEFAULT 300000u
+#define CONFIG_INPUT_TIMEOUT_MS_DEFAULT       15000u
+#define CONFIG_BUFFER_BYTES_DEFAULT           ((uint64_t)512u * 1024u * 1024u)
+#define CONFIG_BUFFER_BYTES_MIN               ((uint64_t)32u * 1024u * 1024u)
+/* A client idle this long may be closed to make room when --max-clients is reached. */
+#define CONFIG_EVICT_IDLE_MS_MIN 1000u
 
 typedef struct server_config {
     uint32_t id;
@@ -63,6 +70,9 @@ typedef struct server_config {
     uint32_t pipeline_max;
     uint64_t client_output_bytes_max;
     uint64_t peer_output_bytes_max;
+    uint32_t client_idle_timeout_ms; /* 0: off */
+    uint32_t input_timeout_ms;       /* a partial frame or request must complete within */
+    uint64_t buffer_bytes_max;       /* client input and output, peer input, all together */
     uint32_t reconnect_min_ms;
     uint32_t reconnect_max_ms;
     uint64_t snapshot_every_slots; /* 0: never by slot count */

@@ -31,6 +31,12 @@ static const char *peers_close_reason(net_close_reason_t reason)
         return "TLS failed";
     case NET_CLOSE_DEADLINE:
         return "handshake not finished in time";
+    case NET_CLOSE_BUDGET:
+        return "the node's buffer budget (--buffer-bytes-max) is spent and it held the most";
+    case NET_CLOSE_IDLE:
+        return "idle";
+    case NET_CLOSE_PARTIAL:
+        return "frame left incomplete (--input-timeout-ms)";
     }
     return "?";
 }
@@ -106,6 +112,9 @@ static void peer_link_on_close(net_conn_t *conn, void *user, net_close_reason_t 
                      peers_close_reason(reason), reason == NET_CLOSE_TLS ? ": " : "",
                      reason == NET_CLOSE_TLS ? net_conn_tls_error(conn) : "");
         }
+    } else if (reason == NET_CLOSE_BUDGET || reason == NET_CLOSE_PARTIAL) {
+        log_warn("peer connection %s (%s%u) closed: %s", net_conn_peer_text(conn),
+                 link->outbound ? "to n" : "from n", link->peer_id, peers_close_reason(reason));
     }
     if (link->peer_id != NODE_NONE && link->peer_id <= NODES_MAX) {
         peer_t *peer = &srv->peers[link->peer_id];
@@ -279,14 +288,17 @@ static void peer_on_frame(peer_link_t *link, wire_frame_t *frame)
     case WIRE_FRAME_HELLO:
         peer_on_hello(link, &frame->u.hello);
         break;
-    case WIRE_FRAME_MSG:
-        if (node_receive(srv->node, &frame->u.msg, server_now_ms()) != BALLOT_OK) {
-            srv->stat_peer_frames_refused++;
-            log_debug("n%u: message %s refused by the core", link->peer_id,
-                      msg_type_name(frame->u.msg.type));
+    case WIRE_FRAME_MSG: {
+        int rc = node_receive(srv->node, &frame->u.msg, server_now_ms());
+        if (rc != BALLOT_OK) {
+            server_log_refusal(srv, net_conn_peer_text(link->conn), link->peer_id, rc);
         }
         msg_free(&frame->u.msg);
+        if (rc == BALLOT_ECONFLICT) {
+            net_conn_close(link->conn); /* a broken or forged sender: drop the link */
+        }
         break;
+    }
     case WIRE_FRAME_SNAPSHOT_REQUEST:
         snapshots_on_request(srv, link, &frame->u.snapshot_request);
         break;
@@ -305,6 +317,7 @@ static void peer_link_on_data(net_conn_t *conn, void *user)
     const uint8_t *bytes = net_conn_data(conn, &size);
     int rc = wire_decoder_feed(&link->decoder, bytes, size);
     net_conn_consume(conn, size);
+    bool progressed = false;
     /* Bounded: each frame taken out consumes at least a header's worth of the bytes fed. */
     while (rc == BALLOT_OK && !net_conn_closing(conn)) {
         wire_frame_t frame;
@@ -312,7 +325,13 @@ static void peer_link_on_data(net_conn_t *conn, void *user)
         if (rc != BALLOT_OK || frame.type == WIRE_FRAME_NONE) {
             break;
         }
+        progressed = true;
         peer_on_frame(link, &frame);
+    }
+    if (!net_conn_closing(conn)) {
+        /* A partial frame counts against the buffer budget and the input time limit. */
+        net_conn_hold_input(conn, link->decoder.capacity, wire_decoder_pending(&link->decoder) > 0,
+                            progressed);
     }
     if (rc != BALLOT_OK && !net_conn_closing(conn)) {
         peer_link_refuse(link, wire_decoder_error(&link->decoder)[0] != '\0'
@@ -412,7 +431,9 @@ int peers_start(server_t *srv, char *msg, size_t msg_bytes)
     srv->peer_pending.deadline_ms = cfg->handshake_timeout_ms;
     srv->peer_pending.until_tls = false; /* until the HELLO */
     net_conn_limits_t limits = {.read_bytes_max = PEER_READ_BYTES_MAX,
-                                .write_bytes_max = cfg->peer_output_bytes_max};
+                                .write_bytes_max = cfg->peer_output_bytes_max,
+                                .partial_timeout_ms = cfg->input_timeout_ms,
+                                .budget_input = true};
     rc = net_listen(srv->loop, &cfg->peer_addr, &limits, peers_on_accept, srv, &srv->peer_listener,
                     msg, msg_bytes);
     if (rc != BALLOT_OK) {

@@ -85,7 +85,7 @@ request_t *client_push_request(client_t *client, request_kind_t kind)
     return r;
 }
 
-static void client_list_ready(client_t *client)
+void client_list_ready(client_t *client)
 {
     if (client->ready_listed) {
         return;
@@ -340,7 +340,11 @@ bool client_store_reply(request_t *request, const uint8_t *bytes, uint32_t size)
 /* Answers the requests at the head of the pipeline that are ready. */
 void client_drain(client_t *client)
 {
-    while (client->count > 0 && !net_conn_closing(client->conn)) {
+    /* A client that does not read its replies gets no more made for it than
+     * CLIENT_DRAIN_PENDING_MAX at a time: clients_tick() drains it again once the output
+     * went out (docs/operations.md "Bounds"). */
+    while (client->count > 0 && !net_conn_closing(client->conn) &&
+           net_conn_pending_bytes(client->conn) < CLIENT_DRAIN_PENDING_MAX) {
         request_t *r = &client->ring[client->head];
         if (r->state != REQUEST_READY) {
             break;

@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -451,10 +452,33 @@ static void server_on_node_timer(net_timer_t *timer, void *user)
 
 static void server_check_handover(server_t *srv, uint64_t now);
 
+void server_log_refusal(server_t *srv, const char *addr, uint32_t peer_id, int rc)
+{
+    srv->stat_peer_frames_refused++;
+    if (rc == BALLOT_ECONFLICT) {
+        srv->stat_peer_conflicts++;
+        log_error("peer %s (n%u): %s: refused, never applied; dropping the link (a broken or "
+                  "forged member: docs/security.md)",
+                  addr, peer_id, node_refusal(srv->node));
+        return;
+    }
+    uint64_t now = server_now_ms();
+    if (srv->refusal_logged_ms != 0 && now < srv->refusal_logged_ms + SERVER_REFUSAL_LOG_MS) {
+        srv->refusals_unlogged++;
+        return;
+    }
+    log_warn("peer %s (n%u): message refused: %s (%s; %llu more refused since the last line)", addr,
+             peer_id, node_refusal(srv->node), ballot_strerror(rc),
+             (unsigned long long)srv->refusals_unlogged);
+    srv->refusal_logged_ms = now;
+    srv->refusals_unlogged = 0;
+}
+
 static void server_on_tick(net_timer_t *timer, void *user)
 {
     server_t *srv = user;
     uint64_t now = server_now_ms();
+    net_loop_guard(srv->loop, now);
     if (srv->handover_until_ms != 0) {
         server_check_handover(srv, now);
     }
@@ -549,7 +573,10 @@ static int server_open_parts(server_t *srv, char *msg, size_t msg_bytes)
         rc = kv_create(&srv->kv, &srv->kv_config, msg, msg_bytes);
     }
     if (rc == BALLOT_OK) {
-        rc = node_create(&srv->node, &cfg->node);
+        node_config_t node_cfg = cfg->node;
+        /* A forwarded command names a client of the node that forwards it. */
+        node_cfg.client_origin_shift = CLIENT_ID_NODE_SHIFT;
+        rc = node_create(&srv->node, &node_cfg);
         if (rc != BALLOT_OK) {
             snprintf(msg, msg_bytes, "cannot create the node: %s", ballot_strerror(rc));
         }
@@ -658,12 +685,20 @@ static void server_log_ready(server_t *srv)
 static int server_start(server_t *srv, int *lock_fd, char *msg, size_t msg_bytes)
 {
     const server_config_t *cfg = srv->cfg;
+    /* Connection buffers of 128 KiB and more get their own mappings, so that what a
+     * closed or drained connection held goes back to the system at once (glibc would
+     * otherwise raise this threshold and keep them in the heap): RSS then follows the
+     * buffer budget (docs/operations.md "Bounds"). */
+    mallopt(M_MMAP_THRESHOLD, 128 * 1024);
     int rc = server_mkdirs(cfg->data_dir, msg, msg_bytes);
     if (rc == BALLOT_OK) {
         rc = server_lock_dir(cfg->data_dir, lock_fd, msg, msg_bytes);
     }
     if (rc == BALLOT_OK) {
         rc = net_loop_create(&srv->loop);
+    }
+    if (rc == BALLOT_OK) {
+        net_loop_set_buffer_max(srv->loop, cfg->buffer_bytes_max);
     }
     /* Listen first: a port in use is a configuration error found before the disk is
      * touched. Nothing is accepted until the loop runs. */

@@ -29,6 +29,9 @@
 #define CLIENT_RING_INITIAL    16u
 /* Per-request buffers above this are given back after the request. */
 #define REQUEST_BUFFER_KEEP_BYTES (64u * 1024u)
+/* Replies made for one client while this much of its output is still unsent wait: a
+ * client that does not read cannot make the loop copy its whole pipeline at once. */
+#define CLIENT_DRAIN_PENDING_MAX (4u * 1024u * 1024u)
 /* How soon a write refused for want of a leader, or a read nobody vouched for, is retried. */
 #define REQUEST_RETRY_MS 20u
 /* Housekeeping: timeouts, retries, snapshot transfer, trace flush. */
@@ -49,6 +52,8 @@
 #define PEER_HELLO_PER_SECOND_MAX 10u
 /* Log lines about refused peer connections, per second; the rest are counted. */
 #define PEER_REFUSAL_LOGS_PER_SECOND 10u
+/* Refused peer messages are logged at most once per this interval (conflicts always). */
+#define SERVER_REFUSAL_LOG_MS 1000u
 
 typedef struct server server_t;
 typedef struct client client_t;
@@ -110,6 +115,7 @@ struct client {
     bool ready_listed;
     uint64_t connected_ms;
     const acl_user_t *user; /* NULL until AUTH (users never change while running) */
+    bool evicted; /* closed to make room for a new client (--max-clients) */
 };
 
 struct peer_link {
@@ -224,6 +230,7 @@ struct server {
     /* clients */
     client_t *clients;
     uint32_t client_count;
+    uint32_t clients_closing; /* evicted, close not completed yet */
     uint64_t boot_id;
     uint64_t client_counter;
     idmap_t client_map; /* client id -> client_t* */
@@ -262,6 +269,10 @@ struct server {
     uint64_t stat_peer_frames_refused;
     uint64_t stat_peer_auth_refused; /* TLS failures, deadline, wrong identity, duplicates */
     uint64_t stat_amnesia_refused;   /* HELLOs of members founded again on an empty disk */
+    uint64_t stat_peer_conflicts; /* messages contradicting a chosen value (links dropped) */
+    uint64_t stat_idle_evicted;
+    uint64_t refusal_logged_ms; /* rate limit of the refused-message log line */
+    uint64_t refusals_unlogged;
     uint64_t stat_resp_refused;
     uint64_t stat_auth_failures;
     uint64_t stat_denied_commands;
@@ -276,6 +287,10 @@ struct server {
 uint64_t server_now_ms(void);
 /* Stops the node on an unrecoverable error: logs why, dumps the trace ring. */
 void server_fatal(server_t *srv, const char *format, ...) __attribute__((format(printf, 2, 3)));
+/* Logs a message the core refused (rc from node_receive), with its sender: a conflict
+ * with a chosen value always, at error level; anything else at most once per
+ * SERVER_REFUSAL_LOG_MS with the count of those not logged. */
+void server_log_refusal(server_t *srv, const char *addr, uint32_t peer_id, int rc);
 /* Removes the REJOINING marker once the rejoin is over and durable. */
 void server_rejoin_progress(server_t *srv);
 /* Runs the output pump and answers clients; called once per loop iteration. */
@@ -310,6 +325,8 @@ void client_reply_now(client_t *client, const wire_buf_t *bytes);
 void client_reply_error(client_t *client, const char *format, ...)
     __attribute__((format(printf, 2, 3)));
 void client_mark_ready(client_t *client, request_t *request);
+/* Puts the client on the list of those with answers to send. */
+void client_list_ready(client_t *client);
 void client_finish_error(client_t *client, request_t *request, const char *format, ...)
     __attribute__((format(printf, 3, 4)));
 bool client_reserve_cmd(request_t *request, size_t size);

@@ -32,6 +32,8 @@ static void usage(FILE *out)
           "  --loss P --dup P --reorder P               per message\n"
           "  --partition-rate P --crash-rate P --bitflip P --transfer-rate P\n"
           "                         per fault tick (every 100 ms of simulated time)\n"
+          "  --garbage P            per fault tick: a malformed or out-of-range message to a\n"
+          "                         random node, which must refuse it (default 0)\n"
           "  --bitflip-anywhere     bit flips may hit the WAL past its synced end too (which\n"
           "                         the WAL cannot tell from a torn write)\n"
           "  --torn P               per crash during a sync: part of its writes survive\n"
@@ -153,6 +155,7 @@ static double *prob_option(sim_options_t *o, const char *name)
         {"--bitflip", offsetof(sim_options_t, bitflip)},
         {"--fsync-fail", offsetof(sim_options_t, fsync_fail)},
         {"--transfer-rate", offsetof(sim_options_t, transfer_rate)},
+        {"--garbage", offsetof(sim_options_t, garbage)},
     };
     for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
         if (strcmp(name, table[i].name) == 0) {
@@ -285,6 +288,11 @@ static void print_run(const sim_t *sim, uint64_t seed)
                seed, sim->snapshot_every, s->snapshots_taken, s->snapshots_installed,
                s->snapshots_recovered);
     }
+    if (s->garbage_sent > 0) {
+        printf("seed %" PRIu64 ": garbage: %" PRIu64 " malformed messages, %" PRIu64
+               " refused by live nodes\n",
+               seed, s->garbage_sent, s->garbage_refused);
+    }
 }
 
 static void print_violation(const sim_t *sim, uint64_t seed)
@@ -325,6 +333,8 @@ static void totals_add(totals_t *t, const sim_t *sim)
     t->stats.snapshots_taken += sim->stats.snapshots_taken;
     t->stats.snapshots_installed += sim->stats.snapshots_installed;
     t->stats.snapshots_recovered += sim->stats.snapshots_recovered;
+    t->stats.garbage_sent += sim->stats.garbage_sent;
+    t->stats.garbage_refused += sim->stats.garbage_refused;
 }
 
 static double wall_seconds(void)
@@ -350,6 +360,10 @@ static void print_totals(const totals_t *t, double seconds)
         printf("snapshots: %" PRIu64 " taken, %" PRIu64 " installed from a peer, %" PRIu64
                " restored at a restart\n",
                s->snapshots_taken, s->snapshots_installed, s->snapshots_recovered);
+    }
+    if (s->garbage_sent > 0) {
+        printf("garbage: %" PRIu64 " malformed messages, %" PRIu64 " refused by live nodes\n",
+               s->garbage_sent, s->garbage_refused);
     }
     if (seconds > 0) {
         fprintf(stderr, "ballot-sim: %.1f s wall: %.0f steps/s, %.2f seeds/s\n", seconds,

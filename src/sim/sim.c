@@ -130,6 +130,7 @@ static int sim_setup(sim_t *sim, const sim_options_t *opt)
     memset(sim, 0, sizeof(*sim));
     sim->opt = *opt;
     prng_seed(&sim->rng, opt->seed);
+    prng_seed(&sim->garbage_rng, opt->seed ^ 0x67617262616765ull);
     queue_init(&sim->queue);
     sim->phase = SIM_PHASE_FAULTS;
     sim->node_count = opt->nodes != 0 ? opt->nodes : sim_draw_nodes(sim);
@@ -215,6 +216,9 @@ static void sim_dispatch(sim_t *sim, sim_event_t *ev)
     case SIM_EV_FAULT:
         if (sim->phase == SIM_PHASE_FAULTS) {
             faults_tick(sim);
+            if (sim->opt.garbage > 0) {
+                garbage_tick(sim);
+            }
             sim_schedule(sim, SIM_FAULT_TICK_MS, SIM_EV_FAULT, NODE_NONE, 0, 0);
         }
         return;

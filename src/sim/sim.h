@@ -51,6 +51,7 @@ typedef struct sim_options {
     bool bitflip_anywhere; /* also in the newest segment's last record (disk.h) */
     double fsync_fail;     /* per sync */
     double transfer_rate;  /* per fault tick: the leader hands over */
+    double garbage;        /* per fault tick: a malformed message to a node (garbage.c) */
     double drift_change;   /* per fault tick: one clock changes rate */
     int64_t drift_ppm;     /* max |clock rate|; < 0: the bound the config allows */
     bool drift_exceeds_bound;
@@ -121,6 +122,8 @@ typedef struct sim_stats {
     uint64_t snapshots_taken;
     uint64_t snapshots_installed; /* received from a peer */
     uint64_t snapshots_recovered; /* read back at a restart */
+    uint64_t garbage_sent;        /* garbage.c */
+    uint64_t garbage_refused;
 } sim_stats_t;
 
 typedef struct faults {
@@ -135,6 +138,7 @@ typedef struct faults {
 typedef struct sim {
     sim_options_t opt;
     prng_t rng;
+    prng_t garbage_rng; /* garbage.c's own stream: the run is the same with it on */
     queue_t queue;
     uint64_t now_ms;
     uint64_t steps;
@@ -180,6 +184,10 @@ uint32_t sim_leader(const sim_t *sim);
 
 void sim_crash_node(sim_t *sim, uint32_t id, const char *why);
 void sim_restart_node(sim_t *sim, uint32_t id);
+
+/* garbage.c: with probability opt.garbage, a malformed message to a random live node,
+ * which must refuse it. */
+void garbage_tick(sim_t *sim);
 
 /* faults.c: the fault scheduler (every SIM_FAULT_TICK_MS during the fault phase). */
 void faults_tick(sim_t *sim);

@@ -1,0 +1,83 @@
+"""Raw peer frames for the security tests (the layout of src/wire/encode.c): what an
+attacker who can reach the peer port sends."""
+
+import os
+import struct
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "server"))
+
+WIRE_MAGIC = 0x544C4142
+WIRE_VERSION = 1
+FRAME_HELLO = 1
+FRAME_MSG = 2
+MSG_ACCEPT = 3
+MSG_LEARN = 9
+MSG_FORWARD = 10
+VALUE_NOOP = 0
+VALUE_BATCH = 1
+
+
+def crc32c(data):
+    crc = 0xFFFFFFFF
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x82F63B78 & -(crc & 1))
+    return crc ^ 0xFFFFFFFF
+
+
+def frame(frame_type, payload):
+    head = struct.pack("<IBBHI", WIRE_MAGIC, WIRE_VERSION, frame_type, 0, len(payload))
+    return head + struct.pack("<I", crc32c(head + payload)) + payload
+
+
+def header_only(frame_type, declared):
+    """A frame header declaring `declared` payload bytes (the checksum never matters: the
+    payload never arrives whole)."""
+    return struct.pack("<IBBHII", WIRE_MAGIC, WIRE_VERSION, frame_type, 0, declared, 0)
+
+
+def hello(cluster_id, node_id, peer_id):
+    return frame(FRAME_HELLO, struct.pack("<IQII", WIRE_VERSION, cluster_id, node_id, peer_id))
+
+
+def ballot(round_, node):
+    return struct.pack("<QI", round_, node)
+
+
+def value(kind, data=b""):
+    return struct.pack("<BI", kind, len(data)) + data
+
+
+def batch(client_id, sequence, command):
+    return struct.pack("<IQQI", 1, client_id, sequence, len(command)) + command
+
+
+def msg(msg_type, sender, to, body):
+    return frame(FRAME_MSG, struct.pack("<BII", msg_type, sender, to) + body)
+
+
+def accept(sender, to, round_, slot, commit, val):
+    return msg(MSG_ACCEPT, sender, to, ballot(round_, sender) + struct.pack("<QQ", slot, commit)
+               + val)
+
+
+def learn(sender, to, entries, promised=(0, 0), snapshot_slot=0):
+    body = ballot(*promised) + struct.pack("<QI", snapshot_slot, len(entries))
+    for slot, val in entries:
+        body += struct.pack("<Q", slot) + ballot(0, 0) + val
+    return msg(MSG_LEARN, sender, to, body)
+
+
+def forward(sender, to, client_id, sequence, command):
+    return msg(MSG_FORWARD, sender, to, struct.pack("<QQ", client_id, sequence)
+               + value(VALUE_BATCH, command))
+
+
+def rss_bytes(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
