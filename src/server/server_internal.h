@@ -115,7 +115,7 @@ struct client {
     bool ready_listed;
     uint64_t connected_ms;
     const acl_user_t *user; /* NULL until AUTH (users never change while running) */
-    bool evicted; /* closed to make room for a new client (--max-clients) */
+    bool evicted;           /* closed to make room for a new client (--max-clients) */
 };
 
 struct peer_link {
@@ -269,7 +269,7 @@ struct server {
     uint64_t stat_peer_frames_refused;
     uint64_t stat_peer_auth_refused; /* TLS failures, deadline, wrong identity, duplicates */
     uint64_t stat_amnesia_refused;   /* HELLOs of members founded again on an empty disk */
-    uint64_t stat_peer_conflicts; /* messages contradicting a chosen value (links dropped) */
+    uint64_t stat_peer_conflicts;    /* messages contradicting a chosen value (links dropped) */
     uint64_t stat_idle_evicted;
     uint64_t refusal_logged_ms; /* rate limit of the refused-message log line */
     uint64_t refusals_unlogged;

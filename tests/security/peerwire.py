@@ -8,7 +8,7 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "server"))
 
 WIRE_MAGIC = 0x544C4142
-WIRE_VERSION = 1
+WIRE_VERSION = 2
 FRAME_HELLO = 1
 FRAME_MSG = 2
 MSG_ACCEPT = 3
@@ -38,8 +38,25 @@ def header_only(frame_type, declared):
     return struct.pack("<IBBHII", WIRE_MAGIC, WIRE_VERSION, frame_type, 0, declared, 0)
 
 
-def hello(cluster_id, node_id, peer_id):
-    return frame(FRAME_HELLO, struct.pack("<IQII", WIRE_VERSION, cluster_id, node_id, peer_id))
+FOUNDER = 1
+TIMING_KEYS = ("heartbeat_ms", "election_timeout_min_ms", "election_timeout_max_ms", "lease_ms",
+               "drift_ms")
+
+
+def hello(cluster_id, node_id, peer_id, incarnation=0x1234, flags=0, timing=(20, 300, 600, 250, 25)):
+    return frame(FRAME_HELLO, struct.pack("<IQIIQI5I", WIRE_VERSION, cluster_id, node_id, peer_id,
+                                          incarnation, flags, *timing))
+
+
+def real_hello(cluster, node_id, peer_id):
+    """The HELLO node_id itself sends (its incarnation and timing settings, from INFO): a
+    forged copy then changes nothing but what the test aims at."""
+    from ballot_cluster import info
+    f = info(cluster.client_ports[node_id])
+    timing = tuple(int(f[k]) for k in TIMING_KEYS)
+    flags = FOUNDER if f["incarnation_origin"] == "founder" else 0
+    return hello(cluster.cluster_id, node_id, peer_id, incarnation=int(f["incarnation"], 16),
+                 flags=flags, timing=timing)
 
 
 def ballot(round_, node):

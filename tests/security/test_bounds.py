@@ -198,7 +198,7 @@ def steps(cluster):
 
 
 if __name__ == "__main__":
-    main(run, "security_bounds",
+    main(run, "security_bounds", peer_auth="insecure",
          extra_args=("--buffer-bytes-max", str(BUDGET), "--input-timeout-ms",
                      str(INPUT_TIMEOUT_MS), "--client-idle-timeout-ms", str(IDLE_TIMEOUT_MS),
                      "--max-clients", str(MAX_CLIENTS)))
