@@ -4,7 +4,6 @@ with the openssl command, and raw peer frames (the format of src/wire)."""
 import os
 import socket
 import ssl
-import struct
 import subprocess
 import sys
 import time
@@ -13,43 +12,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 from ballot_cluster import SLOW, Cluster, check, info, main  # noqa: E402,F401
 
-WIRE_MAGIC = 0x544C4142
-WIRE_VERSION = 2
-FOUNDER = 1
-FRAME_HELLO = 1
-FRAME_MSG = 2
-
-
-def crc32c(data):
-    crc = 0xFFFFFFFF
-    for byte in data:
-        crc ^= byte
-        for _ in range(8):
-            crc = (crc >> 1) ^ (0x82F63B78 & -(crc & 1))
-    return crc ^ 0xFFFFFFFF
-
-
-def frame(frame_type, payload):
-    head = struct.pack("<IBBHI", WIRE_MAGIC, WIRE_VERSION, frame_type, 0, len(payload))
-    return head + struct.pack("<I", crc32c(head + payload)) + payload
-
-
-def hello(cluster_id, node_id, peer_id, incarnation=0x1234, flags=0,
-          timing=(20, 150, 300, 100, 10)):
-    payload = struct.pack("<IQIIQI5I", WIRE_VERSION, cluster_id, node_id, peer_id, incarnation,
-                          flags, *timing)
-    return frame(FRAME_HELLO, payload)
-
-
-def real_hello(cluster, node_id, peer_id):
-    """The HELLO node_id itself sends (its incarnation and timing settings, from INFO), so
-    that only the rule under test can refuse a forged copy."""
-    f = info(cluster.client_ports[node_id], cluster.client_ssl)
-    timing = tuple(int(f[k]) for k in ("heartbeat_ms", "election_timeout_min_ms",
-                                       "election_timeout_max_ms", "lease_ms", "drift_ms"))
-    flags = FOUNDER if f["incarnation_origin"] == "founder" else 0
-    return hello(cluster.cluster_id, node_id, peer_id, incarnation=int(f["incarnation"], 16),
-                 flags=flags, timing=timing)
+from peerwire import (FOUNDER, FRAME_HELLO, FRAME_MSG, WIRE_MAGIC, WIRE_VERSION,  # noqa: E402,F401
+                      crc32c, frame, hello, real_hello)
 
 
 def closed_within(sock, seconds):

@@ -5,12 +5,16 @@ request left half sent. RSS (VmRSS from /proc) stays under the stated bound, wri
 committing meanwhile, and new clients still get in. Loopback only; bounded in count and
 time (seconds)."""
 
+import os
 import socket
+import sys
 import threading
 import time
 
-import peerwire as pw
-from ballot_cluster import SANITIZED, SLOW, Resp, check, main
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "server"))
+
+import peerwire as pw  # noqa: E402
+from ballot_cluster import SANITIZED, SLOW, Resp, check, main  # noqa: E402
 
 MIB = 1024 * 1024
 BUDGET = 64 * MIB  # --buffer-bytes-max

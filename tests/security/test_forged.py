@@ -4,11 +4,15 @@ leader's proposals and forged Forwards are refused with a log line naming the se
 node aborts, the cluster keeps agreeing, and a restarted node comes back (nothing poisoned
 reached its disk). Loopback only; a few seconds."""
 
+import os
 import socket
+import sys
 import time
 
-import peerwire as pw
-from ballot_cluster import SLOW, check, info, main
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "server"))
+
+import peerwire as pw  # noqa: E402
+from ballot_cluster import SLOW, check, info, main  # noqa: E402
 
 
 def send_and_wait_close(cluster, node, data, timeout=3.0):

@@ -4,53 +4,9 @@ log line) and the node keeps serving."""
 import socket
 import struct
 
-from ballot_cluster import SLOW, Resp, RespError, check, info, main
-
-WIRE_MAGIC = 0x544C4142
-WIRE_VERSION = 2
-FRAME_HELLO = 1
-FRAME_MSG = 2
-
-
-def crc32c(data):
-    crc = 0xFFFFFFFF
-    for byte in data:
-        crc ^= byte
-        for _ in range(8):
-            crc = (crc >> 1) ^ (0x82F63B78 & -(crc & 1))
-    return crc ^ 0xFFFFFFFF
-
-
-def frame(frame_type, payload, magic=WIRE_MAGIC, version=WIRE_VERSION, bad_crc=False):
-    head = struct.pack("<IBBHI", magic, version, frame_type, 0, len(payload))
-    crc = crc32c(head + payload) ^ (1 if bad_crc else 0)
-    return head + struct.pack("<I", crc) + payload
-
-
-FOUNDER = 1
-
-
-def hello(cluster_id, node_id, peer_id, bad_crc=False, incarnation=0x1234, flags=0,
-          timing=(20, 150, 300, 100, 10)):
-    payload = struct.pack("<IQIIQI5I", WIRE_VERSION, cluster_id, node_id, peer_id, incarnation,
-                          flags, *timing)
-    return frame(FRAME_HELLO, payload, bad_crc=bad_crc)
-
-
-def timing_of(cluster, node_id):
-    fields = info(cluster.client_ports[node_id])
-    return tuple(int(fields[k]) for k in ("heartbeat_ms", "election_timeout_min_ms",
-                                          "election_timeout_max_ms", "lease_ms", "drift_ms"))
-
-
-def real_hello(cluster, node_id, peer_id, **kwargs):
-    """The HELLO node_id itself sends: its incarnation and timing settings (from INFO), so
-    that a forged copy changes nothing the real node relies on."""
-    fields = info(cluster.client_ports[node_id])
-    timing = timing_of(cluster, node_id)
-    flags = FOUNDER if fields["incarnation_origin"] == "founder" else 0
-    return hello(cluster.cluster_id, node_id, peer_id, incarnation=int(fields["incarnation"], 16),
-                 flags=flags, timing=timing, **kwargs)
+from ballot_cluster import SLOW, Resp, RespError, check, main
+from peerwire import (FOUNDER, FRAME_HELLO, FRAME_MSG, WIRE_MAGIC, WIRE_VERSION, frame, hello,
+                      real_hello, timing_of)
 
 
 def still_serving(cluster, node, tag):

@@ -1,11 +1,10 @@
-"""Raw peer frames for the security tests (the layout of src/wire/encode.c): what an
-attacker who can reach the peer port sends."""
+"""Raw peer frames (the layout of src/wire/encode.c): what a test that speaks the peer
+protocol by hand — or an attacker who can reach the peer port — sends. Used by
+tests/server/test_malformed.py and the tests of tests/security."""
 
-import os
 import struct
-import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "server"))
+from ballot_cluster import info
 
 WIRE_MAGIC = 0x544C4142
 WIRE_VERSION = 2
@@ -27,9 +26,10 @@ def crc32c(data):
     return crc ^ 0xFFFFFFFF
 
 
-def frame(frame_type, payload):
-    head = struct.pack("<IBBHI", WIRE_MAGIC, WIRE_VERSION, frame_type, 0, len(payload))
-    return head + struct.pack("<I", crc32c(head + payload)) + payload
+def frame(frame_type, payload, magic=WIRE_MAGIC, version=WIRE_VERSION, bad_crc=False):
+    head = struct.pack("<IBBHI", magic, version, frame_type, 0, len(payload))
+    crc = crc32c(head + payload) ^ (1 if bad_crc else 0)
+    return head + struct.pack("<I", crc) + payload
 
 
 def header_only(frame_type, declared):
@@ -38,25 +38,35 @@ def header_only(frame_type, declared):
     return struct.pack("<IBBHII", WIRE_MAGIC, WIRE_VERSION, frame_type, 0, declared, 0)
 
 
-FOUNDER = 1
+FOUNDER = 1  # wire.h WIRE_HELLO_FOUNDER
 TIMING_KEYS = ("heartbeat_ms", "election_timeout_min_ms", "election_timeout_max_ms", "lease_ms",
                "drift_ms")
 
 
-def hello(cluster_id, node_id, peer_id, incarnation=0x1234, flags=0, timing=(20, 300, 600, 250, 25)):
-    return frame(FRAME_HELLO, struct.pack("<IQIIQI5I", WIRE_VERSION, cluster_id, node_id, peer_id,
-                                          incarnation, flags, *timing))
+def hello(cluster_id, node_id, peer_id, incarnation=0x1234, flags=0, timing=(20, 300, 600, 250, 25),
+          bad_crc=False):
+    payload = struct.pack("<IQIIQI5I", WIRE_VERSION, cluster_id, node_id, peer_id, incarnation,
+                          flags, *timing)
+    return frame(FRAME_HELLO, payload, bad_crc=bad_crc)
 
 
-def real_hello(cluster, node_id, peer_id):
+def node_info(cluster, node_id):
+    return info(cluster.client_ports[node_id], getattr(cluster, "client_ssl", None))
+
+
+def timing_of(cluster, node_id):
+    """A node's timing settings as its HELLO carries them (from INFO)."""
+    f = node_info(cluster, node_id)
+    return tuple(int(f[k]) for k in TIMING_KEYS)
+
+
+def real_hello(cluster, node_id, peer_id, **kwargs):
     """The HELLO node_id itself sends (its incarnation and timing settings, from INFO): a
     forged copy then changes nothing but what the test aims at."""
-    from ballot_cluster import info
-    f = info(cluster.client_ports[node_id])
-    timing = tuple(int(f[k]) for k in TIMING_KEYS)
+    f = node_info(cluster, node_id)
     flags = FOUNDER if f["incarnation_origin"] == "founder" else 0
     return hello(cluster.cluster_id, node_id, peer_id, incarnation=int(f["incarnation"], 16),
-                 flags=flags, timing=timing)
+                 flags=flags, timing=timing_of(cluster, node_id), **kwargs)
 
 
 def ballot(round_, node):
