@@ -127,6 +127,13 @@ static void info_stats(server_t *srv, wire_buf_t *out)
     info_line(out, "handshakes_refused_full:%llu",
               (unsigned long long)(srv->peer_pending.refused + srv->client_pending.refused));
     info_line(out, "peers_refused_amnesia:%llu", (unsigned long long)srv->stat_amnesia_refused);
+    info_line(out, "peer_messages_refused:%llu", (unsigned long long)node_refused_count(srv->node));
+    info_line(out, "peer_conflicts:%llu", (unsigned long long)srv->stat_peer_conflicts);
+    info_line(out, "buffered_bytes:%llu", (unsigned long long)net_loop_buffered_bytes(srv->loop));
+    info_line(out, "buffer_bytes_max:%llu", (unsigned long long)srv->cfg->buffer_bytes_max);
+    info_line(out, "buffer_budget_closes:%llu",
+              (unsigned long long)net_loop_budget_closes(srv->loop));
+    info_line(out, "idle_clients_evicted:%llu", (unsigned long long)srv->stat_idle_evicted);
     info_line(out, "acl_access_denied_auth:%llu", (unsigned long long)srv->stat_auth_failures);
     info_line(out, "acl_access_denied_cmd:%llu", (unsigned long long)srv->stat_denied_commands);
     info_blank(out);

@@ -14,7 +14,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "server"))
 
 import peerwire as pw  # noqa: E402
-from ballot_cluster import SANITIZED, SLOW, Resp, check, main  # noqa: E402
+from ballot_cluster import SANITIZED, SLOW, Resp, check, info, main  # noqa: E402
 
 MIB = 1024 * 1024
 BUDGET = 64 * MIB  # --buffer-bytes-max
@@ -144,6 +144,10 @@ def slow_readers(cluster, node, writer):
         s.close()
     check("buffer budget" in cluster.log_text(node),
           "slow readers are dropped with a log line:\n%s" % cluster.log_text(node)[-2000:])
+    f = info(cluster.client_ports[node])
+    check(int(f["buffer_budget_closes"]) > 0 and f["buffer_bytes_max"] == str(BUDGET),
+          "INFO counts the budget closes: %r" % {k: f.get(k) for k in (
+              "buffer_budget_closes", "buffer_bytes_max", "buffered_bytes")})
 
 
 def idle_and_half_sent(cluster, node):
