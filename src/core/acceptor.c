@@ -1,4 +1,4 @@
-/* The acceptor (DESIGN.md steps 1 and 3; Paxos Made Simple §2.2): it promises, accepts,
+/* The acceptor (docs/design.md steps 1 and 3; Paxos Made Simple §2.2): it promises, accepts,
  * and rejects with the ballot that beat the sender. Its promise never decreases and it
  * never accepts below it; what it promises or accepts is written to a persist record
  * before the answer may leave (outbox.c). */
@@ -141,13 +141,13 @@ static reject_reason_t prepare_refusal(const node_t *node, const msg_prepare_t *
     bool waived = !ballot_is_none(p->waived_ballot);
     if (now < node->lease_grant_until_ms && node->lease_grant_ballot.node != from &&
         !(waived && ballot_equal(p->waived_ballot, node->lease_grant_ballot))) {
-        return REJECT_LEASE; /* DESIGN.md step 6: no promise while a lease we granted runs */
+        return REJECT_LEASE; /* docs/design.md step 6: no promise while a lease we granted runs */
     }
     ballot_t heard = node->heard_leader_ballot;
     if (!ballot_is_none(heard) && heard.node != from &&
         now < node->leader_heard_ms + node->cfg.election_timeout_min_ms &&
         !(waived && ballot_equal(p->waived_ballot, heard))) {
-        return REJECT_LEADER_ALIVE; /* DESIGN.md step 5: a live leader keeps its followers */
+        return REJECT_LEADER_ALIVE; /* docs/design.md step 5: a live leader keeps its followers */
     }
     return 0;
 }
@@ -319,7 +319,7 @@ void acceptor_on_heartbeat(node_t *node, const msg_t *m)
     if (ballot_less(node->promised, h->ballot)) {
         acceptor_raise_promise(node, h->ballot, true);
     }
-    /* DESIGN.md step 6: answering the heartbeat grants a lease of lease_ms on our clock. */
+    /* docs/design.md step 6: answering the heartbeat grants a lease of lease_ms on our clock. */
     node->lease_grant_ballot = h->ballot;
     node->lease_grant_until_ms = node->now_ms + node->cfg.lease_ms;
     event_t ev = node_event(node, EVENT_LEASE_GRANTED, h->ballot);

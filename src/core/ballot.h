@@ -1,4 +1,4 @@
-/* Ballot numbers: (round, node), ordered by round then node (DESIGN.md "Roles and words").
+/* Ballot numbers: (round, node), ordered by round then node (docs/design.md "Roles and words").
  *
  * The seeds' "timestamp" T=101 is a ballot: a local counter paired with the server id, so
  * that no two proposers ever hold the same number and a newer one always wins. */

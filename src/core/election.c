@@ -1,7 +1,7 @@
-/* Who leads (DESIGN.md step 5): randomized election timeouts, randomized exponential
+/* Who leads (docs/design.md step 5): randomized election timeouts, randomized exponential
  * backoff after a failed round, stepping down, leadership transfer. Together with the
  * acceptors' refusal to promise while a live leader is heard, these end the duelling
- * proposers of the seeds' concurrent b1/b2 scenario. */
+ * proposers of the concurrent scenario in docs/design.md step 5. */
 #include <string.h>
 
 #include "core/internal.h"
@@ -57,7 +57,7 @@ void election_step_down(node_t *node, step_down_reason_t reason, ballot_t other,
     node->leader_ballot = reason == STEP_DOWN_SUPERSEDED ? other : BALLOT_NONE;
     /* The acceptor keeps having heard this node as leader until the liveness window ends:
      * a node that comes back from a partition with a high ballot and makes us step down
-     * must not win our vote before we retry (DESIGN.md step 5). */
+     * must not win our vote before we retry (docs/design.md step 5). */
     if (was_leader) {
         client_fail_pending(node);
         lease_reads_fail_all(node, true);

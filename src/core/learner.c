@@ -1,4 +1,4 @@
-/* The learner (DESIGN.md step 4): marks slots chosen, spreads and fetches the chosen
+/* The learner (docs/design.md step 4): marks slots chosen, spreads and fetches the chosen
  * prefix, and hands chosen slots to the state machine strictly in slot order. */
 #include <stdlib.h>
 #include <string.h>
@@ -174,7 +174,7 @@ void learner_on_learn_request(node_t *node, const msg_t *m)
 {
     uint64_t from = m->u.learn_request.from_slot;
     if (from < node->log.first_slot) {
-        /* Compacted: the asker needs our snapshot (DESIGN.md step 8). */
+        /* Compacted: the asker needs our snapshot (docs/design.md step 8). */
         learner_send_snapshot_pointer(node, m->from);
         return;
     }

@@ -1,4 +1,4 @@
-/* Leader leases and read barriers (DESIGN.md step 6; Chubby §2.9). The leader counts a
+/* Leader leases and read barriers (docs/design.md step 6; Chubby §2.9). The leader counts a
  * lease from the send time of a heartbeat a majority answered, minus the drift bound, and
  * reads alone only while it holds one and its own no-op is chosen and applied. Otherwise a
  * read waits for a majority to answer a heartbeat sent after the read arrived. */

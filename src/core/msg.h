@@ -1,4 +1,4 @@
-/* Messages between nodes (DESIGN.md "The protocol"). src/wire encodes these for TCP; the
+/* Messages between nodes (docs/design.md "The protocol"). src/wire encodes these for TCP; the
  * simulator passes them as they are. A message owns every heap buffer it points to. */
 #ifndef BALLOT_CORE_MSG_H
 #define BALLOT_CORE_MSG_H

@@ -14,7 +14,7 @@
  *
  * Persist-then-reply: a Promise or Accepted depends on records that must be durable first.
  * The core holds such messages back and releases them only when node_persisted() reports
- * their records durable, so no driver can send one early (DESIGN.md "Every state change
+ * their records durable, so no driver can send one early (docs/design.md "Every state change
  * that an answer depends on is on disk before the answer leaves the node").
  *
  * No sockets, files, clocks, threads or unseeded randomness: `now_ms` is handed in on

@@ -2,7 +2,7 @@
  * persist-then-reply"). A Promise, Accepted, HeartbeatAck or RejoinReply is queued with
  * the seq of the newest record it depends on (acceptor.c names it) and leaves only once
  * node_persisted() reports that seq durable: no driver can send an answer before what it
- * depends on is on disk (DESIGN.md "Every state change that an answer depends on is on
+ * depends on is on disk (docs/design.md "Every state change that an answer depends on is on
  * disk"). Records become durable in write order, so seq S durable means every record up
  * to S is; an answer does not wait for later records it does not depend on (a CHOSEN or
  * LEARN record, another slot's ACCEPT). */

@@ -1,4 +1,4 @@
-/* The proposer and leader (DESIGN.md steps 2-5): phase 1 over every open slot at once,
+/* The proposer and leader (docs/design.md steps 2-5): phase 1 over every open slot at once,
  * carry-forward of the highest-ballot value, no-op fill, then phase 2 for new slots with a
  * bounded window of batches in flight. */
 #include <string.h>
@@ -73,7 +73,7 @@ void proposer_start_phase1(node_t *node, ballot_t waived)
         return;
     }
     proposer_abandon(node);
-    /* DESIGN.md "ballot": one round above the highest round seen, so it beats them all. */
+    /* docs/design.md "ballot": one round above the highest round seen, so it beats them all. */
     ballot_t b = ballot_next(node->highest_seen, node->cfg.id);
     node->highest_seen = b;
     node->own_ballot = b;
@@ -145,8 +145,8 @@ static void propose(node_t *node, uint64_t slot)
     }
 }
 
-/* DESIGN.md step 2 and the seeds' Example step 2: re-propose the value accepted at the
- * highest reported ballot, never our own; a hole gets a no-op. */
+/* docs/design.md step 2 and its example: re-propose the value accepted at the highest
+ * reported ballot, never our own; a hole gets a no-op. */
 static void carry_or_fill(node_t *node, uint64_t slot)
 {
     bool ok = log_reserve(&node->log, slot);
@@ -365,7 +365,7 @@ void proposer_on_accepted(node_t *node, const msg_t *m)
     if (node_popcount(e->ack_mask) < node->majority) {
         return;
     }
-    /* DESIGN.md step 4: accepted by a majority at one ballot, so chosen. */
+    /* docs/design.md step 4: accepted by a majority at one ballot, so chosen. */
     e->proposing = false;
     value_t chosen = e->proposal;
     e->proposal = value_noop();

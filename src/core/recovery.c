@@ -1,4 +1,4 @@
-/* Start, recovery from durable records, compaction and snapshots (DESIGN.md step 8). */
+/* Start, recovery from durable records, compaction and snapshots (docs/design.md step 8). */
 #include <string.h>
 
 #include "core/internal.h"

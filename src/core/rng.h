@@ -1,5 +1,5 @@
 /* The core's only source of randomness: xoshiro256** seeded through splitmix64 from
- * config.seed, so one seed reproduces one run (DESIGN.md "sim"). */
+ * config.seed, so one seed reproduces one run (docs/design.md "sim"). */
 #ifndef BALLOT_CORE_RNG_H
 #define BALLOT_CORE_RNG_H
 

@@ -1,7 +1,7 @@
 /* Slot values: a no-op, or a batch of client commands.
  *
  * A command is opaque bytes to the core (the key-value layer gives them meaning) tagged
- * with (client id, sequence) so that a retried command is recognised (DESIGN.md step 7).
+ * with (client id, sequence) so that a retried command is recognised (docs/design.md step 7).
  * A batch is encoded once, when the leader makes it, and travels, persists and applies as
  * those same bytes:
  *

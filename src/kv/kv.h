@@ -1,4 +1,4 @@
-/* The replicated key-value state machine (DESIGN.md "Layers": kv/).
+/* The replicated key-value state machine (docs/design.md "Layers": kv/).
  *
  * Every node applies the same chosen commands in the same order and so holds the same
  * state: kv_apply() is deterministic (no clocks, no randomness that shows in results or
@@ -26,7 +26,7 @@
  * Limits (kv_config_t) are part of the replicated state machine's definition: every node
  * of a cluster must run with the same limits, since they decide results.
  *
- * Client table (DESIGN.md step 7). A command with client_id != 0 is applied at most once
+ * Client table (docs/design.md step 7). A command with client_id != 0 is applied at most once
  * per (client_id, sequence): the table keeps, per client, the last sequence applied and
  * its result.
  *   sequence >  last: applied; its result is remembered.

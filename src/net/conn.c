@@ -1,4 +1,4 @@
-#include <assert.h>
+#include "core/check.h"
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>

@@ -1,4 +1,4 @@
-#include <assert.h>
+#include "core/check.h"
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>

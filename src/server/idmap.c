@@ -1,4 +1,4 @@
-#include <assert.h>
+#include "core/check.h"
 #include <stdlib.h>
 
 #include "server/idmap.h"

@@ -1,6 +1,6 @@
 /* A client's pipeline: requests are answered strictly in the order they arrived (RESP
  * pipelining), whatever order the log, the read barriers and the timeouts finish them in. */
-#include <assert.h>
+#include "core/check.h"
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>

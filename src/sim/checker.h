@@ -1,4 +1,4 @@
-/* The invariants of DESIGN.md, checked while the run goes (and, where only the end can
+/* The invariants of docs/design.md, checked while the run goes (and, where only the end can
  * decide, at the end).
  *
  * Agreement is judged by a global observer that does not trust any node's opinion of what

@@ -1,7 +1,7 @@
 /* Simulated clocks. The simulator keeps one true time (ms); each node reads its own
  * clock, local = base_local + elapsed + elapsed * rate_ppm / 1e6 since the last rate
  * change, which is monotonic for every rate above -1e6 ppm. Leases are only safe while
- * two clocks drift apart by less than clock_drift_ms over one lease (DESIGN.md step 6),
+ * two clocks drift apart by less than clock_drift_ms over one lease (docs/design.md step 6),
  * i.e. while |rate_a - rate_b| * lease_ms / 1e6 < clock_drift_ms; clock_bound_ppm gives
  * the largest per-node rate that keeps every pair inside that bound. */
 #ifndef BALLOT_SIM_CLOCK_H

@@ -47,7 +47,7 @@ static void usage(FILE *out)
           "  --snapshot-every N     each node snapshots every N applied slots, compacting\n"
           "                         its WAL and log (default 0: never)\n"
           "  --snapshots            snapshots on, N drawn per seed (20..200; off for a\n"
-          "                         quarter of the seeds)\n"
+          "                         quarter of all seeds)\n"
           "  --liveness-ms N        after healing, the cluster must settle within N ms\n"
           "                         (default 10000)\n"
           "  --trace FILE           write every protocol event of the run, one line each\n"

@@ -1,4 +1,4 @@
-/* The write-ahead log: the acceptor's durable memory (DESIGN.md "Every state change that an
+/* The write-ahead log: the acceptor's durable memory (docs/design.md "Every state change that an
  * answer depends on is on disk before the answer leaves the node").
  *
  * A WAL is a directory of append-only segment files "wal-<first lsn, 20 digits>.log". Each

@@ -1,4 +1,4 @@
-/* The protocol trace: what every node did under each ballot (DESIGN.md "Debugging across
+/* The protocol trace: what every node did under each ballot (docs/design.md "Debugging across
  * generations"; docs/debugging.md documents the format and how to read the view).
  *
  * A trace is JSON lines, one object per event_t the core emitted, e.g.

@@ -1,6 +1,6 @@
 /* Reading trace lines. A trace comes from a disk that may have been cut mid-write, or from
- * a user's editor, so every byte is checked (STYLE.md "Errors"): a line is one flat JSON
- * object with known keys, each at most once, of the right type and range. Anything else
+ * a user's editor, so every byte is checked (docs/design.md "Rules of the code"): a line is one
+ * flat JSON object with known keys, each at most once, of the right type and range. Anything else
  * is BALLOT_ECORRUPT with a reason; nothing here asserts on the input. */
 #include <stdarg.h>
 #include <stdio.h>

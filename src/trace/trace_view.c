@@ -1,4 +1,4 @@
-/* `ballot trace`: the merged history, generation by generation (DESIGN.md "Debugging
+/* `ballot trace`: the merged history, generation by generation (docs/design.md "Debugging
  * across generations"). A generation is everything that happened under one ballot; they
  * are shown in ballot order, which is the order in which each one superseded the last.
  * This file groups events, applies the filters and works out how each generation ended;

@@ -1,4 +1,4 @@
-/* Frames between nodes (DESIGN.md "Layers": wire/).
+/* Frames between nodes (docs/design.md "Layers": wire/).
  *
  * Every frame is a 16-byte header followed by a payload, all little-endian:
  *
