@@ -1,5 +1,5 @@
 /* Agreement, validity and prefix consistency (checker.h). */
-#include <assert.h>
+#include "core/check.h"
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,6 +1,6 @@
 #include "sim/clients.h"
 
-#include <assert.h>
+#include "core/check.h"
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,6 +1,6 @@
 #include "sim/clock.h"
 
-#include <assert.h>
+#include "core/check.h"
 
 #define PPM 1000000
 

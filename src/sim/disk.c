@@ -1,6 +1,6 @@
 #include "sim/disk.h"
 
-#include <assert.h>
+#include "core/check.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

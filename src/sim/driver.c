@@ -1,4 +1,4 @@
-#include <assert.h>
+#include "core/check.h"
 #include <inttypes.h>
 #include <stdlib.h>
 

@@ -1,6 +1,6 @@
 #include "sim/linearizability.h"
 
-#include <assert.h>
+#include "core/check.h"
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdlib.h>

@@ -1,6 +1,6 @@
 #include "sim/network.h"
 
-#include <assert.h>
+#include "core/check.h"
 #include <stdlib.h>
 #include <string.h>
 

@@ -1,6 +1,6 @@
 #include "sim/prng.h"
 
-#include <assert.h>
+#include "core/check.h"
 
 void prng_seed(prng_t *rng, uint64_t seed)
 {

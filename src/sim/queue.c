@@ -1,6 +1,6 @@
 #include "sim/queue.h"
 
-#include <assert.h>
+#include "core/check.h"
 #include <stdlib.h>
 
 static bool event_before(const sim_event_t *a, const sim_event_t *b)

@@ -1,6 +1,6 @@
 #include "sim/sim.h"
 
-#include <assert.h>
+#include "core/check.h"
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdlib.h>

@@ -2,7 +2,7 @@
 
 #include "base/crc32c.h"
 
-#include <assert.h>
+#include "core/check.h"
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,6 +1,6 @@
 #include "sim/statemachine.h"
 
-#include <assert.h>
+#include "core/check.h"
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>

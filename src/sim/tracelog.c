@@ -1,6 +1,6 @@
 #include "sim/tracelog.h"
 
-#include <assert.h>
+#include "core/check.h"
 #include <inttypes.h>
 #include <stdarg.h>
 #include <string.h>
