@@ -104,13 +104,8 @@ static void snap_dir_of(const char *path, char *dir, size_t dir_bytes)
 
 static int snap_fsync_dir(const char *dir)
 {
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) {
-        return -1;
-    }
-    int rc = fsync(fd);
-    close(fd);
-    return rc;
+    const storage_io_t *io = storage_io_posix();
+    return io->fsync_dir(io->ctx, dir) == 0 ? 0 : -1;
 }
 
 static bool snap_write_all(int fd, const void *bytes, size_t size)

@@ -13,6 +13,7 @@
 #include "core/error.h"
 #include "server/config.h"
 #include "server/identity.h"
+#include "storage/io.h"
 
 #define IDENTITY_MAGIC_LINE "ballot identity 1\n"
 #define PEERS_MAGIC_LINE    "ballot peers 1\n"
@@ -111,43 +112,55 @@ static int write_atomic(const char *dir, const char *name, const char *text, cha
         snprintf(msg, msg_bytes, "%s: contents over %u bytes", path, IDENTITY_FILE_BYTES_MAX);
         return BALLOT_ETOOLARGE;
     }
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        snprintf(msg, msg_bytes, "cannot create %s: %s", tmp, strerror(errno));
-        return BALLOT_EIO;
-    }
-    size_t done = 0;
-    while (done < (size_t)len) {
-        ssize_t n = write(fd, buf + done, (size_t)len - done);
-        if (n < 0 && errno == EINTR) {
-            continue;
+    /* Through the storage layer's I/O backend: the same durability rules as the WAL's. */
+    const storage_io_t *io = storage_io_posix();
+    const char *step = "create";
+    int fd = -1;
+    int err = io->open(io->ctx, tmp, STORAGE_OPEN_CREATE | STORAGE_OPEN_TRUNCATE, &fd);
+    if (err == 0) {
+        step = "write";
+        err = io->pwrite(io->ctx, fd, buf, (size_t)len, 0);
+        if (err == 0) {
+            step = "sync";
+            err = io->fdatasync(io->ctx, fd);
         }
-        if (n <= 0) {
-            snprintf(msg, msg_bytes, "cannot write %s: %s", tmp, strerror(errno));
-            close(fd);
-            return BALLOT_EIO;
-        }
-        done += (size_t)n;
+        int close_err = io->close(io->ctx, fd);
+        err = err != 0 ? err : close_err;
     }
-    if (fdatasync(fd) != 0) {
-        snprintf(msg, msg_bytes, "cannot sync %s: %s", tmp, strerror(errno));
-        close(fd);
+    if (err == 0) {
+        step = "rename";
+        err = io->rename(io->ctx, tmp, path);
+    }
+    if (err != 0) {
+        snprintf(msg, msg_bytes, "cannot %s %s: %s", step, tmp, strerror(err));
         return BALLOT_EIO;
     }
-    close(fd);
-    if (rename(tmp, path) != 0) {
-        snprintf(msg, msg_bytes, "cannot rename %s: %s", tmp, strerror(errno));
+    err = io->fsync_dir(io->ctx, dir);
+    if (err != 0) {
+        snprintf(msg, msg_bytes, "cannot sync directory %s: %s", dir, strerror(err));
         return BALLOT_EIO;
     }
-    int dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dir_fd < 0 || fsync(dir_fd) != 0) {
-        snprintf(msg, msg_bytes, "cannot sync directory %s: %s", dir, strerror(errno));
-        if (dir_fd >= 0) {
-            close(dir_fd);
-        }
-        return BALLOT_EIO;
+    return BALLOT_OK;
+}
+
+/* Reads dir/name into buf (IDENTITY_FILE_BYTES_MAX + 1 bytes) and checks that it starts
+ * with magic and ends in a good crc line, which is cut off: buf then holds the body as a
+ * string. BALLOT_ESTATE when the file does not exist; path names it for messages. */
+static int read_checked(const char *dir, const char *name, const char *magic, char *buf, char *path,
+                        size_t path_bytes, char *msg, size_t msg_bytes)
+{
+    snprintf(path, path_bytes, "%s/%s", dir, name);
+    size_t size = 0;
+    int rc = read_small(path, buf, IDENTITY_FILE_BYTES_MAX + 1, &size, msg, msg_bytes);
+    if (rc != BALLOT_OK) {
+        return rc;
     }
-    close(dir_fd);
+    size_t body = 0;
+    if (!check_crc(buf, size, &body) || strncmp(buf, magic, strlen(magic)) != 0) {
+        snprintf(msg, msg_bytes, "%s is damaged (checksum or format)", path);
+        return BALLOT_ECORRUPT;
+    }
+    buf[body] = '\0';
     return BALLOT_OK;
 }
 
@@ -156,22 +169,13 @@ int identity_read(const char *dir, identity_t *out, bool *found, char *msg, size
     memset(out, 0, sizeof(*out));
     *found = false;
     char path[CONFIG_PATH_BYTES_MAX + 32];
-    snprintf(path, sizeof(path), "%s/%s", dir, IDENTITY_FILE);
     char buf[IDENTITY_FILE_BYTES_MAX + 1];
-    size_t size = 0;
-    int rc = read_small(path, buf, sizeof(buf), &size, msg, msg_bytes);
-    if (rc == BALLOT_ESTATE) {
-        return BALLOT_OK;
-    }
+    int rc = read_checked(dir, IDENTITY_FILE, IDENTITY_MAGIC_LINE, buf, path, sizeof(path), msg,
+                          msg_bytes);
     if (rc != BALLOT_OK) {
-        return rc;
+        return rc == BALLOT_ESTATE ? BALLOT_OK : rc;
     }
-    size_t body = 0;
-    if (!check_crc(buf, size, &body)) {
-        snprintf(msg, msg_bytes, "%s is damaged (checksum or format)", path);
-        return BALLOT_ECORRUPT;
-    }
-    buf[body] = '\0';
+    size_t body = strlen(buf);
     unsigned long long cluster = 0;
     unsigned int node = 0;
     unsigned long long incarnation = 0;
@@ -211,22 +215,12 @@ int identity_peers_read(const char *dir, uint64_t known[NODES_MAX + 1], char *ms
 {
     memset(known, 0, sizeof(uint64_t) * (NODES_MAX + 1));
     char path[CONFIG_PATH_BYTES_MAX + 32];
-    snprintf(path, sizeof(path), "%s/%s", dir, IDENTITY_PEERS_FILE);
     char buf[IDENTITY_FILE_BYTES_MAX + 1];
-    size_t size = 0;
-    int rc = read_small(path, buf, sizeof(buf), &size, msg, msg_bytes);
-    if (rc == BALLOT_ESTATE) {
-        return BALLOT_OK;
-    }
+    int rc = read_checked(dir, IDENTITY_PEERS_FILE, PEERS_MAGIC_LINE, buf, path, sizeof(path), msg,
+                          msg_bytes);
     if (rc != BALLOT_OK) {
-        return rc;
+        return rc == BALLOT_ESTATE ? BALLOT_OK : rc;
     }
-    size_t body = 0;
-    if (!check_crc(buf, size, &body) || strncmp(buf, PEERS_MAGIC_LINE, strlen(PEERS_MAGIC_LINE))) {
-        snprintf(msg, msg_bytes, "%s is damaged (checksum or format)", path);
-        return BALLOT_ECORRUPT;
-    }
-    buf[body] = '\0';
     char *line = buf + strlen(PEERS_MAGIC_LINE);
     while (*line != '\0') {
         unsigned int node = 0;

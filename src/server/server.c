@@ -1,6 +1,5 @@
 /* ballotd's life: check the data directory, recover (snapshot, then WAL), listen, serve,
  * and stop cleanly on SIGTERM/SIGINT or loudly on a fatal error. */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <malloc.h>
@@ -210,18 +209,16 @@ void server_rejoin_progress(server_t *srv)
 }
 
 /* Any WAL segment in dir (a node that ran before has one). */
+static int server_wal_seen(void *ctx, const char *name)
+{
+    (void)ctx;
+    return strncmp(name, "wal-", 4) == 0 ? -1 : 0; /* -1: found (errno values are positive) */
+}
+
 static bool server_dir_has_wal(const char *dir)
 {
-    DIR *d = opendir(dir);
-    if (d == NULL) {
-        return false;
-    }
-    bool found = false;
-    for (struct dirent *e = readdir(d); e != NULL && !found; e = readdir(d)) {
-        found = strncmp(e->d_name, "wal-", 4) == 0;
-    }
-    closedir(d);
-    return found;
+    const storage_io_t *io = storage_io_posix();
+    return io->list_dir(io->ctx, dir, server_wal_seen, NULL) == -1;
 }
 
 static int server_write_identity(server_t *srv, identity_origin_t origin, char *msg,

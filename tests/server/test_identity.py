@@ -171,6 +171,16 @@ def wrong_data_dir_is_refused(cluster):
     out = subprocess.run(args, capture_output=True, timeout=20 * SLOW)
     check(out.returncode != 0 and b"belongs to node 2" in out.stderr,
           "a data dir of n2 used for n1 is refused: %d %r" % (out.returncode, out.stderr))
+    # A damaged IDENTITY stops the node and names the remedy.
+    path = os.path.join(cluster.data_dir(3), "IDENTITY")
+    with open(path, "r+b") as f:
+        first = f.read(1)
+        f.seek(0)
+        f.write(bytes([first[0] ^ 0x20]))
+    out = subprocess.run(cluster.args(3), capture_output=True, timeout=20 * SLOW)
+    check(out.returncode != 0 and b"IDENTITY is damaged" in out.stderr
+          and b"--rejoin" in out.stderr,
+          "a damaged IDENTITY is refused: %d %r" % (out.returncode, out.stderr[-400:]))
 
 
 def run(cluster):
