@@ -127,7 +127,9 @@ static void client_process(client_t *client)
             break;
         }
         progressed = true;
+        metrics_mark_t mark = metrics_request_begin(client, req.argv[0], req.argv_len[0]);
         commands_dispatch(client, req.argc, req.argv, req.argv_len);
+        metrics_request_end(client, &mark, req.argc, req.argv, req.argv_len);
     }
     if (client->count >= srv->cfg->pipeline_max) {
         net_conn_pause(client->conn);

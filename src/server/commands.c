@@ -626,6 +626,11 @@ static void cmd_snapshot(client_t *client, const command_args_t *args)
     backup_command(client, args->argc, args->argv, args->len);
 }
 
+static void cmd_slowlog(client_t *client, const command_args_t *args)
+{
+    metrics_slowlog_command(client, args->argc, args->argv, args->len);
+}
+
 static void cmd_data(client_t *client, const command_args_t *args);
 static void cmd_command(client_t *client, const command_args_t *args);
 
@@ -653,6 +658,7 @@ static const command_entry_t command_table[] = {
     {"ballot.transfer", 2, "admin", 0, 0, cmd_transfer},
     {"acl", -2, "admin", 0, 0, cmd_acl},
     {"ballot.snapshot", -2, "admin", 0, 0, cmd_snapshot},
+    {"slowlog", -2, "admin", 0, 0, cmd_slowlog},
 };
 #define COMMAND_TABLE_COUNT (sizeof(command_table) / sizeof(command_table[0]))
 
@@ -844,4 +850,10 @@ void commands_dispatch(client_t *client, uint32_t argc, const uint8_t *const *ar
         return;
     }
     cmd_data(client, &args);
+}
+
+const char *commands_canonical_name(const uint8_t *name, uint32_t size)
+{
+    const command_entry_t *e = command_find(name, size);
+    return e != NULL ? e->name : NULL;
 }

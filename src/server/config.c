@@ -131,6 +131,14 @@ static const opt_t config_opts[] = {
     {"protected-mode", OPT_YESNO, SC(protected_mode), 0, 0, false, "yes|no",
      "without users (or with a `default` user without password) accept clients only from "
      "loopback (default yes)"},
+    {"metrics-addr", OPT_ADDR, SC(metrics_addr), 0, 0, false, "HOST:PORT",
+     "serve Prometheus /metrics and /health over HTTP (docs/metrics.md)"},
+    {"health-lag-slots", OPT_U64, SC(health_lag_slots), 0, UINT64_MAX, false, "N",
+     "/health answers 503 when this node's applied index lags the commit by more"},
+    {"slowlog-slower-than-us", OPT_U64, SC(slowlog_slower_than_us), 0, UINT64_MAX, false, "US",
+     "SLOWLOG keeps requests that took at least this long"},
+    {"slowlog-max-len", OPT_U32, SC(slowlog_max_len), 0, CONFIG_SLOWLOG_MAX_LEN_MAX, false, "N",
+     "SLOWLOG entries kept"},
     {"trace", OPT_PATH, SC(trace_path), 0, 0, false, "FILE", "write protocol events"},
     {"config", OPT_CONFIG, 0, 0, 0, false, "FILE", "read `key = value` lines first"},
     {"help", OPT_HELP, 0, 0, 0, false, NULL, "this text"},
@@ -265,6 +273,8 @@ static config_result_t config_apply(config_parse_state_t *st, size_t index, cons
         }
         if (opt->offset == SC(peer_addr)) {
             st->cfg->peer_addr_set = true;
+        } else if (opt->offset == SC(metrics_addr)) {
+            st->cfg->metrics_addr_set = true;
         }
         return CONFIG_OK;
     case OPT_PEERS:
@@ -375,6 +385,9 @@ static void config_defaults(server_config_t *cfg)
     cfg->value_bytes_max = KV_VALUE_BYTES_MAX_DEFAULT;
     cfg->request_timeout_ms = CONFIG_REQUEST_TIMEOUT_MS_DEFAULT;
     cfg->max_clients = CONFIG_MAX_CLIENTS_DEFAULT;
+    cfg->health_lag_slots = CONFIG_HEALTH_LAG_SLOTS_DEFAULT;
+    cfg->slowlog_slower_than_us = CONFIG_SLOWLOG_SLOWER_THAN_US_DEFAULT;
+    cfg->slowlog_max_len = CONFIG_SLOWLOG_MAX_LEN_DEFAULT;
     cfg->pipeline_max = CONFIG_PIPELINE_MAX_DEFAULT;
     cfg->client_output_bytes_max = CONFIG_CLIENT_OUTPUT_BYTES_DEFAULT;
     cfg->peer_output_bytes_max = CONFIG_PEER_OUTPUT_BYTES_DEFAULT;
@@ -585,6 +598,12 @@ static bool config_check(config_parse_state_t *st)
     }
     if (cfg->node_count > 1 && config_same_addr(&cfg->client_addr, &cfg->peer_addr)) {
         snprintf(err, err_bytes, "--client and --peer must differ");
+        return false;
+    }
+    if (cfg->metrics_addr_set &&
+        (config_same_addr(&cfg->metrics_addr, &cfg->client_addr) ||
+         (cfg->node_count > 1 && config_same_addr(&cfg->metrics_addr, &cfg->peer_addr)))) {
+        snprintf(err, err_bytes, "--metrics-addr must differ from --client and --peer");
         return false;
     }
     if (cfg->reconnect_min_ms > cfg->reconnect_max_ms) {

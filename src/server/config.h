@@ -43,6 +43,11 @@
 #define CONFIG_INPUT_TIMEOUT_MS_DEFAULT       15000u
 #define CONFIG_BUFFER_BYTES_DEFAULT           ((uint64_t)512u * 1024u * 1024u)
 #define CONFIG_BUFFER_BYTES_MIN               ((uint64_t)32u * 1024u * 1024u)
+/* Metrics and health (docs/metrics.md). */
+#define CONFIG_HEALTH_LAG_SLOTS_DEFAULT       1000u
+#define CONFIG_SLOWLOG_SLOWER_THAN_US_DEFAULT 10000u
+#define CONFIG_SLOWLOG_MAX_LEN_DEFAULT        128u
+#define CONFIG_SLOWLOG_MAX_LEN_MAX            10000u
 /* A client idle this long may be closed to make room when --max-clients is reached. */
 #define CONFIG_EVICT_IDLE_MS_MIN 1000u
 
@@ -92,7 +97,12 @@ typedef struct server_config {
     uint32_t handshake_max;        /* connections in handshake per listener */
     char users_file[CONFIG_PATH_BYTES_MAX]; /* --users-file; "" when none */
     bool protected_mode;                    /* --protected-mode (default yes) */
-    acl_t *acl; /* the users: from --users-file, or the open `default` user */
+    acl_t *acl;              /* the users: from --users-file, or the open `default` user */
+    net_addr_t metrics_addr; /* --metrics-addr: HTTP /metrics and /health */
+    bool metrics_addr_set;
+    uint64_t health_lag_slots;       /* /health: 503 when applied lags commit by more */
+    uint64_t slowlog_slower_than_us; /* SLOWLOG: requests at least this slow */
+    uint32_t slowlog_max_len;        /* SLOWLOG: entries kept */
 } server_config_t;
 
 typedef enum config_result {

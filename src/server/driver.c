@@ -88,6 +88,7 @@ void driver_on_durable(server_t *srv)
     }
     uint64_t seq = atomic_load(&srv->durable_seq);
     if (seq > srv->persisted_reported) {
+        metrics_on_durable(srv, seq - srv->persisted_reported);
         srv->persisted_reported = seq;
         srv->stat_fsync_rounds++;
         if (srv->disk_full) {
@@ -179,6 +180,7 @@ static void driver_events(server_t *srv, node_outputs_t *out)
         }
     }
     trace_ring_push_all(srv->ring, out->events, out->event_count);
+    metrics_on_events(srv, out->events, out->event_count);
     for (size_t i = 0; i < out->event_count; i++) {
         driver_log_event(&out->events[i]);
     }
@@ -285,6 +287,7 @@ void driver_log_status_changes(server_t *srv)
             clients_resubmit_all(srv, now);
         }
         srv->leader_changed_ms = now;
+        metrics_on_leader_change(srv);
     } else {
         log_debug("this node is %s", node_role_name(st.role));
     }

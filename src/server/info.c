@@ -150,4 +150,5 @@ void commands_info(server_t *srv, wire_buf_t *out)
     info_server(srv, out, now);
     info_ballot(srv, out, now);
     info_stats(srv, out);
+    metrics_info_commandstats(srv, out);
 }

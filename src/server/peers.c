@@ -290,6 +290,9 @@ static void peer_on_frame(peer_link_t *link, wire_frame_t *frame)
         break;
     case WIRE_FRAME_MSG: {
         int rc = node_receive(srv->node, &frame->u.msg, server_now_ms());
+        if (rc == BALLOT_OK) {
+            metrics_on_peer_message(srv, &frame->u.msg);
+        }
         if (rc != BALLOT_OK) {
             server_log_refusal(srv, net_conn_peer_text(link->conn), link->peer_id, rc);
         }

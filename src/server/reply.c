@@ -81,6 +81,7 @@ request_t *client_push_request(client_t *client, request_kind_t kind)
     r->result_type = KV_RESULT_OK;
     r->integer = 0;
     r->error = KV_ERR_NONE;
+    r->metric.command = 0;
     client->waiting++;
     return r;
 }
@@ -101,6 +102,7 @@ void client_mark_ready(client_t *client, request_t *request)
     assert(client->waiting > 0);
     request->state = REQUEST_READY;
     client->waiting--;
+    metrics_request_done(client->srv, client, request);
     if (request->read_id != 0) {
         idmap_remove(&client->srv->read_map, request->read_id);
         request->read_id = 0;

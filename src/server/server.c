@@ -154,7 +154,7 @@ static int server_open_wal(server_t *srv, bool create, wal_report_t *report)
     wal_options_default(&options);
     options.create_if_missing = create;
     memset(report, 0, sizeof(*report));
-    return wal_open(srv->cfg->data_dir, storage_io_posix(), &options, &srv->wal,
+    return wal_open(srv->cfg->data_dir, metrics_storage_io(srv), &options, &srv->wal,
                     server_recover_record, srv, report);
 }
 
@@ -608,6 +608,7 @@ static int server_start_loop_parts(server_t *srv, char *msg, size_t msg_bytes)
 
 static void server_shutdown(server_t *srv)
 {
+    metrics_stop(srv); /* no HTTP handler waits for the loop after this */
     if (srv->client_listener != NULL) {
         net_listener_close(srv->client_listener);
         srv->client_listener = NULL;
@@ -655,6 +656,7 @@ static void server_free(server_t *srv)
     free(srv->fetch.bytes);
     free(srv->frame_buf);
     backup_free(srv);
+    metrics_free(srv);
     wire_buf_free(&srv->scratch);
     idmap_free(&srv->client_map);
     idmap_free(&srv->read_map);
@@ -704,6 +706,9 @@ static int server_start(server_t *srv, int *lock_fd, char *msg, size_t msg_bytes
     }
     if (rc == BALLOT_OK) {
         rc = peers_start(srv, msg, msg_bytes);
+    }
+    if (rc == BALLOT_OK) {
+        rc = metrics_start(srv, msg, msg_bytes);
     }
     if (rc != BALLOT_OK) {
         srv->exit_status = SERVER_EXIT_CONFIG;

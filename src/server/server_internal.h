@@ -13,6 +13,7 @@
 #include "server/config.h"
 #include "server/identity.h"
 #include "server/idmap.h"
+#include "server/metrics.h"
 #include "server/server.h"
 #include "storage/storage.h"
 #include "trace/trace.h"
@@ -93,6 +94,7 @@ typedef struct request {
     uint8_t *reply; /* REQUEST_REPLY: the RESP bytes */
     uint32_t reply_size;
     uint32_t reply_cap;
+    request_metric_t metric; /* metrics.c */
 } request_t;
 
 struct client {
@@ -277,6 +279,7 @@ struct server {
     uint64_t stat_auth_failures;
     uint64_t stat_denied_commands;
     uint64_t stat_fsync_rounds;
+    struct metrics *metrics; /* metrics.c: per-command figures, /metrics and /health */
 
     bool stopping;
     uint64_t handover_until_ms; /* stopping: handing leadership over until then */
@@ -318,6 +321,8 @@ void clients_resubmit_all(server_t *srv, uint64_t now_ms);
 void commands_dispatch(client_t *client, uint32_t argc, const uint8_t *const *argv,
                        const uint32_t *argv_len);
 void commands_info(server_t *srv, wire_buf_t *out);
+/* The command table's own name for a command ("get"), or NULL when unknown. */
+const char *commands_canonical_name(const uint8_t *name, uint32_t size);
 
 /* reply.c: a client's pipeline */
 request_t *client_push_request(client_t *client, request_kind_t kind);

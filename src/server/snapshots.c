@@ -97,6 +97,8 @@ static void snapshots_after_write(server_t *srv, snapshot_job_t *job)
 
 static void snapshots_finish(server_t *srv, snapshot_job_t *job)
 {
+    metrics_on_snapshot(srv, job->result == BALLOT_OK, job->received, job->size,
+                        server_now_ms() - job->started_ms);
     if (job->result == BALLOT_OK) {
         snapshots_after_write(srv, job);
     } else if (srv->stopping) {
