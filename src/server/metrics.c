@@ -74,6 +74,7 @@ typedef struct cmdstat {
     uint64_t calls;
     uint64_t usec;
     uint64_t failed;
+    bool no_slowlog; /* AUTH and HELLO (passwords), SLOWLOG itself */
 } cmdstat_t;
 
 typedef struct slow_entry {
@@ -279,6 +280,8 @@ static uint16_t metrics_command_index(metrics_t *m, const char *name)
         return m->unknown_cmd;
     }
     m->cmds[m->cmd_count].name = name;
+    m->cmds[m->cmd_count].no_slowlog =
+        strcmp(name, "auth") == 0 || strcmp(name, "hello") == 0 || strcmp(name, "slowlog") == 0;
     m->cmd_count++;
     return (uint16_t)m->cmd_count;
 }
@@ -352,9 +355,10 @@ static void metrics_record(metrics_t *m, uint16_t command, metrics_latency_kind_
     }
 }
 
-static bool metrics_is_slow(const metrics_t *m, uint64_t duration_us)
+static bool metrics_is_slow(const metrics_t *m, uint16_t command, uint64_t duration_us)
 {
-    return m->slow_cap > 0 && duration_us >= m->srv->cfg->slowlog_slower_than_us;
+    return m->slow_cap > 0 && duration_us >= m->srv->cfg->slowlog_slower_than_us && command >= 1 &&
+           command <= m->cmd_count && !m->cmds[command - 1].no_slowlog;
 }
 
 void metrics_request_end(client_t *client, const metrics_mark_t *mark, uint32_t argc,
@@ -390,7 +394,7 @@ void metrics_request_end(client_t *client, const metrics_mark_t *mark, uint32_t 
     }
     uint64_t duration = metrics_now_us() - mark->started_us;
     metrics_record(m, mark->command, kind, duration, srv->stat_errors != mark->errors);
-    if (metrics_is_slow(m, duration)) {
+    if (metrics_is_slow(m, mark->command, duration)) {
         request_metric_t rm;
         metrics_keep_args(&rm, argc, argv, argv_len);
         metrics_slow_add(m, client, &rm, duration);
@@ -409,7 +413,7 @@ void metrics_request_done(server_t *srv, client_t *client, request_t *request)
                  (request->kind == REQUEST_WRITE && request->result_type == KV_RESULT_ERROR);
     uint64_t duration = metrics_now_us() - rm->started_us;
     metrics_record(m, rm->command, (metrics_latency_kind_t)rm->kind, duration, error);
-    if (metrics_is_slow(m, duration)) {
+    if (metrics_is_slow(m, rm->command, duration)) {
         metrics_slow_add(m, client, rm, duration);
     }
     rm->command = 0;

@@ -151,15 +151,19 @@ class Cluster:
     "insecure" (--peer-insecure: tests that forge raw peer frames), or "none" (no peer flag
     at all: the test passes its own in extra_args)."""
 
-    def __init__(self, build_dir, nodes=3, extra_args=(), name="cluster", peer_auth="psk"):
+    def __init__(self, build_dir, nodes=3, extra_args=(), name="cluster", peer_auth="psk",
+                 metrics=False):
         self.ballotd = os.path.join(build_dir, "ballotd")
         self.ballot = os.path.join(build_dir, "ballot")
         check(os.access(self.ballotd, os.X_OK), "%s not built" % self.ballotd)
         self.dir = tempfile.mkdtemp(prefix="ballot-%s-" % name)
         self.n = nodes
-        ports = free_ports(2 * nodes)
+        ports = free_ports((3 if metrics else 2) * nodes)
         self.client_ports = {i + 1: ports[i] for i in range(nodes)}
         self.peer_ports = {i + 1: ports[nodes + i] for i in range(nodes)}
+        # metrics=True: each node serves /metrics and /health (--metrics-addr) on these.
+        self.metrics_ports = ({i + 1: ports[2 * nodes + i] for i in range(nodes)}
+                              if metrics else {})
         self.extra_args = list(extra_args)
         self.cluster_id = random.randrange(1, 1 << 40)
         self.procs = {}
@@ -201,6 +205,8 @@ class Cluster:
             bootstrap = not rejoin and i not in self.started
         if bootstrap:
             a.append("--bootstrap")
+        if i in self.metrics_ports:
+            a += ["--metrics-addr", "127.0.0.1:%d" % self.metrics_ports[i]]
         return a + self.peer_auth_args(i) + self.extra_args
 
     def start(self, i, rejoin=False, wait=True, bootstrap=None):
@@ -268,6 +274,18 @@ class Cluster:
                     return i
             time.sleep(0.05)
         raise TestFailure("no leader within %.1fs" % (timeout * SLOW))
+
+    def http_get(self, i, path, timeout=5.0):
+        """(status, body text) of GET path on node i's --metrics-addr."""
+        import urllib.error
+        import urllib.request
+        url = "http://127.0.0.1:%d%s" % (self.metrics_ports[i], path)
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback only
+        try:
+            with opener.open(url, timeout=timeout * SLOW) as r:
+                return r.status, r.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode()
 
     def client(self, i):
         return Resp(self.client_ports[i], ssl_ctx=self.client_ssl)
