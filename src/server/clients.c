@@ -366,8 +366,12 @@ void clients_on_apply_result(server_t *srv, const command_t *command, const kv_r
     request->integer = r->integer;
     request->error = r->error;
     if (r->type == KV_RESULT_BULK && !client_store_reply(request, r->bytes, r->size)) {
-        request->result_type = KV_RESULT_ERROR;
-        request->error = KV_ERR_TOOLARGE;
+        /* Applied, but its reply cannot be held: no error may say "not applied", so the
+         * connection closes, which promises nothing. */
+        log_warn("client %s: out of memory for a reply of %u bytes; closing",
+                 net_conn_peer_text(client->conn), r->size);
+        net_conn_close(client->conn);
+        return;
     }
     srv->stat_writes++;
     client_mark_ready(client, request);
@@ -382,15 +386,19 @@ void clients_on_client_reply(server_t *srv, const client_reply_t *reply)
     }
     switch (reply->status) {
     case CLIENT_NOT_LEADER:
-        /* No leader to forward to yet: try again shortly, until the request's deadline. */
+        /* This copy was not taken (no leader, or the node asked no longer leads and had not
+         * proposed it): try again shortly, until the request's deadline. */
+        request->refused++;
         request->retry_at_ms = server_now_ms() + REQUEST_RETRY_MS;
         break;
     case CLIENT_BUSY:
-        client_finish_error(client, request, "BUSY the leader's queue is full; retry later");
+        request->refused++;
+        client_write_refused(client, request,
+                             "BUSY the leader's queue is full; not applied; retry later");
         break;
     case CLIENT_TOO_LARGE:
-        client_finish_error(client, request, "TOOLARGE command exceeds %u bytes",
-                            (unsigned)COMMAND_BYTES_MAX);
+        client_write_refused(client, request, "TOOLARGE command exceeds %u bytes",
+                             (unsigned)COMMAND_BYTES_MAX);
         break;
     }
 }
@@ -429,22 +437,35 @@ static uint64_t clients_resubmit_ms(const server_t *srv)
     return 2u * (uint64_t)srv->cfg->node.election_timeout_max_ms;
 }
 
+/* The deadline's answer. -NOTLEADER is definite: no copy of the write was ever taken by a
+ * leader (each was refused), so it was not applied and never will be. -TIMEOUT is
+ * indeterminate: a copy was handed to a leader and may still be chosen, whatever this
+ * node now knows of leaders (docs/operations.md "Errors: definite and indeterminate"). */
 static void clients_timeout(server_t *srv, client_t *client, request_t *r)
 {
-    node_status_t status;
-    node_get_status(srv->node, server_now_ms(), &status);
-    if (status.leader == NODE_NONE) {
+    uint32_t ms = srv->cfg->request_timeout_ms;
+    char hint[NET_HOST_BYTES_MAX + 32];
+    server_leader_hint(srv, hint, sizeof(hint));
+    if (r->kind == REQUEST_WRITE && r->handed > r->refused) {
         client_finish_error(client, r,
-                            "NOTLEADER no leader is known (an election may be "
-                            "running); retry later");
+                            "TIMEOUT the write was handed to a leader but not committed within "
+                            "%u ms; it may still take effect (leader now: %s)",
+                            ms, hint);
     } else if (r->kind == REQUEST_WRITE) {
         client_finish_error(client, r,
-                            "TIMEOUT the write was not committed within %u ms; it may "
-                            "still take effect",
-                            srv->cfg->request_timeout_ms);
+                            "NOTLEADER no leader took the write within %u ms (leader now: %s); "
+                            "not applied; retry later",
+                            ms, hint);
+    } else if (strcmp(hint, "unknown") == 0) {
+        client_finish_error(client, r,
+                            "NOTLEADER no leader confirmed the read within %u ms (an election "
+                            "may be running); retry later",
+                            ms);
     } else {
-        client_finish_error(client, r, "TIMEOUT the read was not confirmed within %u ms",
-                            srv->cfg->request_timeout_ms);
+        client_finish_error(client, r,
+                            "TIMEOUT the read was not confirmed within %u ms (leader: %s); "
+                            "retry later",
+                            ms, hint);
     }
 }
 

@@ -74,6 +74,8 @@ request_t *client_push_request(client_t *client, request_kind_t kind)
     r->deadline_ms = 0;
     r->retry_at_ms = 0;
     r->submitted_ms = 0;
+    r->handed = 0;
+    r->refused = 0;
     r->stale = false;
     r->backup = false;
     r->cmd_size = 0;
@@ -207,14 +209,34 @@ void client_submit_write(client_t *client, request_t *request, uint64_t now_ms)
     request->submitted_ms = now_ms;
     request->retry_at_ms = 0;
     int rc = node_submit(srv->node, &command, now_ms);
-    if (rc == BALLOT_ETOOLARGE) {
-        client_finish_error(client, request, "TOOLARGE command exceeds %u bytes",
-                            (unsigned)COMMAND_BYTES_MAX);
+    if (rc == BALLOT_OK) {
+        request->handed++; /* a refusal, if any, comes back as a client reply */
+    } else if (rc == BALLOT_ETOOLARGE) {
+        client_write_refused(client, request, "TOOLARGE command exceeds %u bytes",
+                             (unsigned)COMMAND_BYTES_MAX);
     } else if (rc == BALLOT_EBUSY) {
-        client_finish_error(client, request, "BUSY too many commands queued; retry later");
-    } else if (rc != BALLOT_OK) {
-        client_finish_error(client, request, "ERR command refused: %s", ballot_strerror(rc));
+        client_write_refused(client, request,
+                             "BUSY too many commands queued; not applied; retry later");
+    } else {
+        client_write_refused(client, request, "ERR command refused: %s", ballot_strerror(rc));
     }
+}
+
+void client_write_refused(client_t *client, request_t *request, const char *format, ...)
+{
+    if (request->handed > request->refused) {
+        /* An earlier copy was handed to a leader and not refused: it may still be chosen.
+         * Send again (the kv client table applies the write once) until it is applied or
+         * the deadline answers -TIMEOUT. */
+        request->retry_at_ms = server_now_ms() + REQUEST_BUSY_RETRY_MS;
+        return;
+    }
+    char text[RESP_ERROR_BYTES * 2];
+    va_list ap;
+    va_start(ap, format);
+    vsnprintf(text, sizeof(text), format, ap);
+    va_end(ap);
+    client_finish_error(client, request, "%s", text);
 }
 
 void client_submit_read(client_t *client, request_t *request, uint64_t now_ms)

@@ -35,6 +35,9 @@
 #define CLIENT_DRAIN_PENDING_MAX (4u * 1024u * 1024u)
 /* How soon a write refused for want of a leader, or a read nobody vouched for, is retried. */
 #define REQUEST_RETRY_MS 20u
+/* How soon a write refused by a full queue is sent again while an earlier copy of it may
+ * still be chosen (it cannot be answered -BUSY: that says "not applied"). */
+#define REQUEST_BUSY_RETRY_MS 100u
 /* Housekeeping: timeouts, retries, snapshot transfer, trace flush. */
 #define SERVER_TICK_MS 10u
 /* Rounds of the output pump per loop iteration (each drains everything; more rounds only
@@ -83,9 +86,15 @@ typedef struct request {
     uint64_t deadline_ms;
     uint64_t retry_at_ms;  /* 0: none scheduled */
     uint64_t submitted_ms; /* last node_submit, for periodic resubmission */
-    bool stale;            /* answer from the local state without a barrier */
-    bool backup;           /* a read barrier for BALLOT.SNAPSHOT BEGIN (backup.c) */
-    uint8_t *cmd;          /* the encoded kv command */
+    /* Writes: copies handed to the core (proposed here or forwarded to a leader) and
+     * refusals that came back (not leader, busy). While handed > refused a copy may still
+     * be chosen, so the write's error reply must say its outcome is unknown
+     * (docs/operations.md "Errors: definite and indeterminate"). */
+    uint32_t handed;
+    uint32_t refused;
+    bool stale;   /* answer from the local state without a barrier */
+    bool backup;  /* a read barrier for BALLOT.SNAPSHOT BEGIN (backup.c) */
+    uint8_t *cmd; /* the encoded kv command */
     uint32_t cmd_size;
     uint32_t cmd_cap;
     kv_result_type_t result_type; /* writes, once applied */
@@ -344,6 +353,10 @@ request_t *client_find_write(client_t *client, uint64_t sequence);
 bool client_write_retry_pending(const client_t *client);
 request_t *client_find_read(client_t *client, uint64_t read_id);
 void client_submit_write(client_t *client, request_t *request, uint64_t now_ms);
+/* A copy of a write was refused (full queue, too large, ...): answers the definite error
+ * when no other copy may be chosen, else tries again and lets the deadline decide. */
+void client_write_refused(client_t *client, request_t *request, const char *format, ...)
+    __attribute__((format(printf, 3, 4)));
 void client_submit_read(client_t *client, request_t *request, uint64_t now_ms);
 wire_buf_t *server_scratch(server_t *srv);
 const char *server_leader_hint(server_t *srv, char *buf, size_t buf_bytes);
