@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make run`: a 3-node Ballot cluster on 127.0.0.1, in the foreground.
 #   RESP (redis-cli) on ports 6381, 6382, 6383; peers on 7381, 7382, 7383;
+#   Prometheus /metrics and /health on http://127.0.0.1:9381, 9382, 9383 (docs/metrics.md);
 #   data under ./data/node1..3 (kept: running again restarts with the same data).
 # Peer links are TLS 1.3 with pairwise keys: the first start makes them with `ballot keygen`
 # into ./data/keys/node1..3.key (mode 0600); later starts reuse them (docs/security.md).
@@ -17,7 +18,8 @@
 # Environment: BALLOTD (binary, default build/ballotd), BALLOT_DATA (default ./data),
 # BALLOT_RUN_ARGS (extra flags for every node, e.g. "--log-level debug"),
 # BALLOT_CLIENT_PORT_BASE (default 6380: node N serves RESP on base+N),
-# BALLOT_PEER_PORT_BASE (default 7380: node N listens for peers on base+N).
+# BALLOT_PEER_PORT_BASE (default 7380: node N listens for peers on base+N),
+# BALLOT_METRICS_PORT_BASE (default 9380: node N serves /metrics and /health on base+N).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -57,6 +59,7 @@ cluster_id="$(cat "$data/cluster-id")"
 # ---- nodes and supervision ------------------------------------------------------------
 client_base="${BALLOT_CLIENT_PORT_BASE:-6380}"
 peer_base="${BALLOT_PEER_PORT_BASE:-7380}"
+metrics_base="${BALLOT_METRICS_PORT_BASE:-9380}"
 ids=(1 2 3)
 peers=""
 clients=""
@@ -74,6 +77,7 @@ start_node() {
   # shellcheck disable=SC2086
   "$ballotd" --id "$id" --cluster-id "$cluster_id" --data-dir "$data/node$id" \
     --client "127.0.0.1:$((client_base + id))" --peers "$peers" --peer-clients "$clients" \
+    --metrics-addr "127.0.0.1:$((metrics_base + id))" \
     --peer-key-file "$keys/node$id.key" ${BALLOT_RUN_ARGS:-} "$@" > >(trap '' INT TERM; exec sed -u "s/^/[n$id] /") 2>&1 &
   started=$!
   echo "$started" > "$data/node$id/run.pid"
@@ -83,7 +87,8 @@ start_node() {
 restart_command() {
   local cmd=""
   local var
-  for var in BALLOTD BALLOT_DATA BALLOT_RUN_ARGS BALLOT_CLIENT_PORT_BASE BALLOT_PEER_PORT_BASE; do
+  for var in BALLOTD BALLOT_DATA BALLOT_RUN_ARGS BALLOT_CLIENT_PORT_BASE BALLOT_PEER_PORT_BASE \
+    BALLOT_METRICS_PORT_BASE; do
     if [ -n "${!var:-}" ]; then
       cmd+="$var=$(printf '%q' "${!var}") "
     fi
@@ -154,6 +159,7 @@ for id in "${ids[@]}"; do
 done
 
 echo "run.sh: 3 nodes up; try: redis-cli -p $((client_base + 1)) set greeting hello && redis-cli -p $((client_base + 3)) get greeting" >&2
+echo "run.sh: metrics: curl http://127.0.0.1:$((metrics_base + 1))/metrics; health: curl http://127.0.0.1:$((metrics_base + 1))/health" >&2
 echo "run.sh: ballot status: build/ballot --cluster 127.0.0.1:$((client_base + 1)),127.0.0.1:$((client_base + 2)),127.0.0.1:$((client_base + 3)) status" >&2
 
 # A node that stops is reported with how to start it again; the others keep running. Once

@@ -15,6 +15,8 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.error
+import urllib.request
 
 from ballot_cluster import RespError, Resp, check, info
 
@@ -23,12 +25,12 @@ SLOW = 3.0 if os.environ.get("BALLOT_SANITIZED") else 1.0
 
 
 def port_base():
-    """A base such that base+1..3 and base+1001..1003 can all be bound now."""
+    """A base such that base+1..3, base+1001..1003 and base+2001..2003 can all be bound now."""
     rng = random.Random(os.getpid() ^ int(time.time() * 1000))
     for _ in range(200):
         base = rng.randrange(20000, 30000)
         ok = True
-        for port in [base + i for i in (1, 2, 3)] + [base + 1000 + i for i in (1, 2, 3)]:
+        for port in [base + off + i for i in (1, 2, 3) for off in (0, 1000, 2000)]:
             s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             try:
                 s.bind(("127.0.0.1", port))
@@ -122,11 +124,28 @@ def wait_value(port, key, value, timeout=15.0):
     raise AssertionError("port %d: %s is %r, not %r" % (port, key, got, value))
 
 
+def check_health(port):
+    """The node's /health answers 200 (run.sh passes --metrics-addr)."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    deadline = time.time() + 10 * SLOW
+    last = None
+    while time.time() < deadline:
+        try:
+            with opener.open("http://127.0.0.1:%d/health" % port, timeout=5 * SLOW) as r:
+                if r.status == 200:
+                    return
+        except (OSError, urllib.error.HTTPError) as e:
+            last = e
+        time.sleep(0.05)
+    raise AssertionError("/health on %d: %r" % (port, last))
+
+
 def run(build, data):
     base = port_base()
     env = dict(os.environ)
     env.update(BALLOTD=os.path.join(build, "ballotd"), BALLOT_DATA=data,
-               BALLOT_CLIENT_PORT_BASE=str(base), BALLOT_PEER_PORT_BASE=str(base + 1000))
+               BALLOT_CLIENT_PORT_BASE=str(base), BALLOT_PEER_PORT_BASE=str(base + 1000),
+               BALLOT_METRICS_PORT_BASE=str(base + 2000))
     env.pop("BALLOT_RUN_ARGS", None)
     ports = {i: base + i for i in (1, 2, 3)}
     procs = []
@@ -138,6 +157,7 @@ def run(build, data):
         out = Output(main)
         out.wait_for(r"run.sh: 3 nodes up", 10)
         first = leader(ports)
+        check_health(base + 2000 + first)
         for k in range(20):
             write(ports[first], "before%d" % k, "v%d" % k)
 
