@@ -626,6 +626,11 @@ static void cmd_snapshot(client_t *client, const command_args_t *args)
     backup_command(client, args->argc, args->argv, args->len);
 }
 
+static void cmd_cluster(client_t *client, const command_args_t *args)
+{
+    cluster_command(client, args->argc, args->argv, args->len);
+}
+
 static void cmd_slowlog(client_t *client, const command_args_t *args)
 {
     metrics_slowlog_command(client, args->argc, args->argv, args->len);
@@ -659,6 +664,7 @@ static const command_entry_t command_table[] = {
     {"acl", -2, "admin", 0, 0, cmd_acl},
     {"ballot.snapshot", -2, "admin", 0, 0, cmd_snapshot},
     {"slowlog", -2, "admin", 0, 0, cmd_slowlog},
+    {"cluster", -2, "admin", 0, 0, cmd_cluster},
 };
 #define COMMAND_TABLE_COUNT (sizeof(command_table) / sizeof(command_table[0]))
 
@@ -731,6 +737,9 @@ static void cmd_data(client_t *client, const command_args_t *args)
         return;
     }
     bool read = kv_op_is_read(cmd->op);
+    if (args->argc >= 2 && cluster_redirect(client, read, args->argv[1], args->len[1])) {
+        return;
+    }
     if (!read && srv->disk_full) {
         client_reply_error(client, "ERR disk full: writes are refused until space is freed");
         return;

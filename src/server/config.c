@@ -139,6 +139,8 @@ static const opt_t config_opts[] = {
      "SLOWLOG keeps requests that took at least this long"},
     {"slowlog-max-len", OPT_U32, SC(slowlog_max_len), 0, CONFIG_SLOWLOG_MAX_LEN_MAX, false, "N",
      "SLOWLOG entries kept"},
+    {"cluster-enabled", OPT_YESNO, SC(cluster_enabled), 0, 0, false, "yes|no",
+     "Redis Cluster mode: followers answer key commands -MOVED to the leader (default no)"},
     {"trace", OPT_PATH, SC(trace_path), 0, 0, false, "FILE", "write protocol events"},
     {"config", OPT_CONFIG, 0, 0, 0, false, "FILE", "read `key = value` lines first"},
     {"help", OPT_HELP, 0, 0, 0, false, NULL, "this text"},

@@ -103,6 +103,7 @@ typedef struct server_config {
     uint64_t health_lag_slots;       /* /health: 503 when applied lags commit by more */
     uint64_t slowlog_slower_than_us; /* SLOWLOG: requests at least this slow */
     uint32_t slowlog_max_len;        /* SLOWLOG: entries kept */
+    bool cluster_enabled;            /* --cluster-enabled: followers answer -MOVED */
 } server_config_t;
 
 typedef enum config_result {

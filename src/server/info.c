@@ -57,7 +57,7 @@ static void info_server(server_t *srv, wire_buf_t *out, uint64_t now)
     /* Client libraries read redis_version to pick features; Ballot speaks RESP2 as 7.0. */
     info_line(out, "redis_version:7.0.0");
     info_line(out, "ballot_version:%s", BALLOT_VERSION_TEXT);
-    info_line(out, "redis_mode:standalone");
+    info_line(out, "redis_mode:%s", srv->cfg->cluster_enabled ? "cluster" : "standalone");
     info_line(out, "process_id:%ld", (long)getpid());
     info_line(out, "tcp_port:%u", (unsigned)srv->cfg->client_addr.port);
     info_line(out, "uptime_in_seconds:%llu", (unsigned long long)((now - srv->started_ms) / 1000u));
@@ -150,5 +150,8 @@ void commands_info(server_t *srv, wire_buf_t *out)
     info_server(srv, out, now);
     info_ballot(srv, out, now);
     info_stats(srv, out);
+    info_blank(out);
+    info_line(out, "# Cluster");
+    info_line(out, "cluster_enabled:%d", srv->cfg->cluster_enabled ? 1 : 0);
     metrics_info_commandstats(srv, out);
 }

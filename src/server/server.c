@@ -657,6 +657,7 @@ static void server_free(server_t *srv)
     free(srv->frame_buf);
     backup_free(srv);
     metrics_free(srv);
+    cluster_free(srv);
     wire_buf_free(&srv->scratch);
     idmap_free(&srv->client_map);
     idmap_free(&srv->read_map);
@@ -709,6 +710,10 @@ static int server_start(server_t *srv, int *lock_fd, char *msg, size_t msg_bytes
     }
     if (rc == BALLOT_OK) {
         rc = metrics_start(srv, msg, msg_bytes);
+    }
+    if (rc == BALLOT_OK && cluster_start(srv) != BALLOT_OK) {
+        snprintf(msg, msg_bytes, "out of memory for the slot map");
+        rc = BALLOT_ENOMEM;
     }
     if (rc != BALLOT_OK) {
         srv->exit_status = SERVER_EXIT_CONFIG;

@@ -63,6 +63,7 @@ typedef struct server server_t;
 typedef struct client client_t;
 typedef struct peer_link peer_link_t;
 typedef struct backup_state backup_state_t;
+typedef struct cluster_map cluster_map_t;
 
 typedef enum request_kind {
     REQUEST_WRITE = 1, /* through the log: SET, DEL, INCR, CAS */
@@ -289,6 +290,7 @@ struct server {
     uint64_t stat_denied_commands;
     uint64_t stat_fsync_rounds;
     struct metrics *metrics; /* metrics.c: per-command figures, /metrics and /health */
+    cluster_map_t *cluster;  /* cluster.c: the slot map */
 
     bool stopping;
     uint64_t handover_until_ms; /* stopping: handing leadership over until then */
@@ -377,6 +379,16 @@ void backup_answer_begin(client_t *client, const request_t *request);
 /* Expires idle saves. */
 void backup_tick(server_t *srv, uint64_t now_ms);
 void backup_free(server_t *srv);
+
+/* cluster.c: the Redis Cluster protocol for one shard (docs/operations.md) */
+int cluster_start(server_t *srv);
+void cluster_free(server_t *srv);
+uint16_t cluster_key_slot(const uint8_t *key, uint32_t size);
+void cluster_command(client_t *client, uint32_t argc, const uint8_t *const *argv,
+                     const uint32_t *len);
+/* --cluster-enabled: answers -MOVED or -CLUSTERDOWN for a key command this node must not
+ * serve (a follower); true when it answered. */
+bool cluster_redirect(client_t *client, bool read, const uint8_t *key, uint32_t key_size);
 
 /* snapshots.c */
 int snapshots_recover(server_t *srv, bool *found, char *msg, size_t msg_bytes);
