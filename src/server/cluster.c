@@ -69,14 +69,14 @@ void cluster_free(server_t *srv)
 /* CRC16-CCITT (XMODEM: polynomial 0x1021, initial 0), the hash Redis Cluster uses. */
 static uint16_t cluster_crc16(const uint8_t *bytes, uint32_t size)
 {
-    uint16_t crc = 0;
+    uint32_t crc = 0;
     for (uint32_t i = 0; i < size; i++) {
-        crc ^= (uint16_t)(bytes[i] << 8);
+        crc ^= (uint32_t)bytes[i] << 8;
         for (int bit = 0; bit < 8; bit++) {
-            crc = (crc & 0x8000u) != 0 ? (uint16_t)((crc << 1) ^ 0x1021u) : (uint16_t)(crc << 1);
+            crc = (crc & 0x8000u) != 0 ? ((crc << 1) ^ 0x1021u) & 0xffffu : (crc << 1) & 0xffffu;
         }
     }
-    return crc;
+    return (uint16_t)crc;
 }
 
 uint16_t cluster_key_slot(const uint8_t *key, uint32_t size)
