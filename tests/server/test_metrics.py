@@ -3,7 +3,10 @@ python3-prometheus-client) moves as writes, reads, elections and snapshots happe
 200 with a reachable leader and 503, with the reason, once the node has none; SLOWLOG and
 INFO commandstats read through redis-py as Redis users read them. docs/metrics.md."""
 
+import os
 import signal
+import socket
+import subprocess
 import time
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -36,8 +39,28 @@ def wait_health(cluster, i, code, timeout=10.0):
     raise AssertionError("n%d /health stayed %r, wanted %d" % (i, last, code))
 
 
+def refused_addresses(cluster):
+    """A --metrics-addr in use, or equal to --client, stops ballotd at start (exit 2)."""
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen()
+    port = busy.getsockname()[1]
+    base = [cluster.ballotd, "--id", "1", "--client", "127.0.0.1:%d" % cluster.client_ports[1],
+            "--bootstrap"]
+    for i, (addr, says) in enumerate([(port, "cannot listen"),
+                                       (cluster.client_ports[1], "must differ")]):
+        p = subprocess.run(base + ["--data-dir", os.path.join(cluster.dir, "refused%d" % i),
+                                   "--metrics-addr", "127.0.0.1:%d" % addr],
+                           capture_output=True, text=True, timeout=30 * SLOW)
+        check(p.returncode == 2 and says in p.stderr, "--metrics-addr %d: %d %r" %
+              (addr, p.returncode, p.stderr))
+    busy.close()
+
+
 def run(cluster):
     import redis
+
+    refused_addresses(cluster)
 
     cluster.start_all()
     leader = cluster.leader()
@@ -47,6 +70,16 @@ def run(cluster):
 
     # HTTP: only /metrics and /health, only GET and HEAD.
     check(cluster.http_get(leader, "/nothing")[0] == 404, "unknown path is 404")
+    import urllib.error
+    import urllib.request
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    post = urllib.request.Request("http://127.0.0.1:%d/metrics" % cluster.metrics_ports[leader],
+                                  data=b"x" * 100000, method="POST")
+    try:
+        opener.open(post, timeout=5 * SLOW)
+        check(False, "POST is refused")
+    except urllib.error.HTTPError as e:
+        check(e.code == 405, "POST: %d" % e.code)
 
     # Writes and reads move the request, proposal, chosen, WAL and fsync figures.
     before = scrape(cluster, leader)
