@@ -292,7 +292,8 @@ static int snap_save_from(snap_save_t *s, const snapshot_cli_options_t *options,
                           uint32_t timeout_ms, char *err, size_t err_bytes)
 {
     char why[BALLOT_CLIENT_ERROR_BYTES];
-    if (ballot_client_connect(s->address, timeout_ms, &s->client, why, sizeof(why)) != 0) {
+    if (ballot_client_connect_tls(s->address, timeout_ms, options->tls, &s->client, why,
+                                  sizeof(why)) != 0) {
         snprintf(err, err_bytes, "%s", why);
         return -1;
     }
@@ -574,11 +575,15 @@ static int snap_restore(const char *file, const char *dir)
     return SNAP_EXIT_OK;
 }
 
-static void snap_usage(void)
+static void snap_usage(FILE *out)
 {
-    fprintf(stderr, "usage: ballot snapshot save FILE [--cluster HOST:PORT,...]\n"
-                    "       ballot snapshot status FILE\n"
-                    "       ballot snapshot restore FILE --data-dir DIR\n");
+    if (out == stderr) {
+        fputs("(ballot snapshot --help for usage)\n", out);
+        return;
+    }
+    fprintf(out, "usage: ballot snapshot save FILE [--cluster HOST:PORT,...]\n"
+                 "       ballot snapshot status FILE\n"
+                 "       ballot snapshot restore FILE --data-dir DIR\n");
 }
 
 int snapshot_cli_main(const snapshot_cli_options_t *options, int argc, char **argv)
@@ -587,6 +592,12 @@ int snapshot_cli_main(const snapshot_cli_options_t *options, int argc, char **ar
     uint32_t timeout_ms = options->timeout_ms;
     const char *file = NULL;
     const char *data_dir = NULL;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+            snap_usage(stdout);
+            return SNAP_EXIT_OK;
+        }
+    }
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--cluster") == 0 && i + 1 < argc) {
             cluster = argv[++i];
@@ -595,14 +606,27 @@ int snapshot_cli_main(const snapshot_cli_options_t *options, int argc, char **ar
         } else if (strncmp(argv[i], "--", 2) != 0 && file == NULL) {
             file = argv[i];
         } else {
-            fprintf(stderr, "ballot snapshot: unexpected argument %s\n", argv[i]);
-            snap_usage();
+            fprintf(stderr, "ballot snapshot: unexpected argument '%s'\n", argv[i]);
+            snap_usage(stderr);
             return SNAP_EXIT_USAGE;
         }
     }
     const char *verb = argc > 0 ? argv[0] : "";
-    if (file == NULL || file[0] == '\0' || (data_dir != NULL) != (strcmp(verb, "restore") == 0)) {
-        snap_usage();
+    if (strcmp(verb, "save") != 0 && strcmp(verb, "status") != 0 && strcmp(verb, "restore") != 0) {
+        fprintf(stderr, "ballot snapshot: %s%s%s (want save, status or restore)\n",
+                argc > 0 ? "unknown command '" : "no command", verb, argc > 0 ? "'" : "");
+        snap_usage(stderr);
+        return SNAP_EXIT_USAGE;
+    }
+    if (file == NULL || file[0] == '\0') {
+        fprintf(stderr, "ballot snapshot %s: missing FILE\n", verb);
+        snap_usage(stderr);
+        return SNAP_EXIT_USAGE;
+    }
+    if ((data_dir != NULL) != (strcmp(verb, "restore") == 0)) {
+        fprintf(stderr, "ballot snapshot %s: %s\n", verb,
+                data_dir != NULL ? "--data-dir is for restore only" : "missing --data-dir DIR");
+        snap_usage(stderr);
         return SNAP_EXIT_USAGE;
     }
     if (strcmp(verb, "save") == 0) {
@@ -624,6 +648,6 @@ int snapshot_cli_main(const snapshot_cli_options_t *options, int argc, char **ar
         }
         return snap_restore(file, data_dir);
     }
-    snap_usage();
+    snap_usage(stderr);
     return SNAP_EXIT_USAGE;
 }

@@ -6,11 +6,14 @@
 
 #include <stdint.h>
 
+#include "client/ballot_client.h"
+
 typedef struct snapshot_cli_options {
     const char *cluster; /* HOST:PORT,... given before the command (--cluster after it wins) */
     uint32_t timeout_ms;
-    const char *user;     /* NULL: `default` */
-    const char *password; /* NULL: no AUTH */
+    const char *user;               /* NULL: `default` */
+    const char *password;           /* NULL: no AUTH */
+    const ballot_client_tls_t *tls; /* NULL: plain TCP */
 } snapshot_cli_options_t;
 
 /*   save FILE [--cluster ADDRS]         from the first node of the list that answers

@@ -156,9 +156,12 @@ static int read_files(trace_set_t *set, char **argv, const int *file_args, int f
     int status = 0;
     for (int k = 0; k < file_count; k++) {
         const char *path = argv[file_args[k]];
+        /* The reader names the file and the OS error itself (trace_set_read_file). */
         int rc = trace_set_read_file(set, path, stderr);
-        if (rc != BALLOT_OK) {
+        if (rc != BALLOT_OK && rc != BALLOT_EIO) {
             fprintf(stderr, "ballot trace: %s: %s\n", path, ballot_strerror(rc));
+            status = 1;
+        } else if (rc == BALLOT_EIO) {
             status = 1;
         }
     }
