@@ -80,8 +80,7 @@ void cli_sleep_ms(uint32_t ms);
  * node could not be reached (*sent says whether the request may have left: the connection
  * broke after it was written), with the reason in err. */
 int cli_ask(const cli_t *cli, const char *address, uint32_t argc, const char *const *argv,
-            const size_t *argv_len, ballot_reply_t *reply, bool *sent, char *err,
-            size_t err_bytes);
+            const size_t *argv_len, ballot_reply_t *reply, bool *sent, char *err, size_t err_bytes);
 
 /* How an error reply is to be taken (docs/cli.md "Leader hints and errors"). */
 typedef enum cli_error_class {
@@ -105,6 +104,7 @@ int cli_call(const cli_t *cli, bool write, uint32_t argc, const char *const *arg
 /* INFO of one node, as the fields the status commands show. */
 typedef struct cli_node_info {
     bool up;
+    bool refused; /* it answered INFO with an error (e.g. NOPERM) */
     char error[BALLOT_CLIENT_ERROR_BYTES];
     char node_id[CLI_INFO_VALUE_BYTES];
     char role[CLI_INFO_VALUE_BYTES];
@@ -154,12 +154,12 @@ void cli_table_free(cli_table_t *t);
 
 /* ---- subcommands (one file each group) ---- */
 
-int cli_get(cli_t *cli, int argc, char **argv);    /* cli_kv.c */
-int cli_set(cli_t *cli, int argc, char **argv);    /* cli_kv.c */
-int cli_del(cli_t *cli, int argc, char **argv);    /* cli_kv.c */
-int cli_exists(cli_t *cli, int argc, char **argv); /* cli_kv.c */
-int cli_incr(cli_t *cli, int argc, char **argv);   /* cli_kv.c */
-int cli_cas(cli_t *cli, int argc, char **argv);    /* cli_kv.c */
+int cli_get(cli_t *cli, int argc, char **argv);      /* cli_kv.c */
+int cli_set(cli_t *cli, int argc, char **argv);      /* cli_kv.c */
+int cli_del(cli_t *cli, int argc, char **argv);      /* cli_kv.c */
+int cli_exists(cli_t *cli, int argc, char **argv);   /* cli_kv.c */
+int cli_incr(cli_t *cli, int argc, char **argv);     /* cli_kv.c */
+int cli_cas(cli_t *cli, int argc, char **argv);      /* cli_kv.c */
 int cli_status(cli_t *cli, int argc, char **argv);   /* cli_endpoint.c */
 int cli_endpoint(cli_t *cli, int argc, char **argv); /* cli_endpoint.c */
 int cli_transfer(cli_t *cli, int argc, char **argv); /* cli_endpoint.c */

@@ -33,17 +33,19 @@ int cli_status(cli_t *cli, int argc, char **argv)
     cli_node_info_t views[CLI_NODES_MAX];
     uint64_t commit_max = 0;
     uint32_t up = 0;
+    uint32_t refused = 0;
     for (uint32_t i = 0; i < cli->node_count; i++) {
         cli_node_info(cli, cli->nodes[i], &views[i]);
+        refused += views[i].refused ? 1u : 0u;
         if (views[i].up) {
             up++;
             commit_max = views[i].commit > commit_max ? views[i].commit : commit_max;
         }
     }
-    static const char *const headers[] = {"NODE",   "ADDRESS", "ROLE", "BALLOT", "PROMISED",
-                                          "LEADER", "COMMIT",  "APPLIED", "LAG", "LEASE"};
-    static const char *const keys[] = {"node",   "address", "role", "ballot", "promised",
-                                       "leader", "commit",  "applied", "lag", "lease"};
+    static const char *const headers[] = {"NODE",   "ADDRESS", "ROLE",    "BALLOT", "PROMISED",
+                                          "LEADER", "COMMIT",  "APPLIED", "LAG",    "LEASE"};
+    static const char *const keys[] = {"node",   "address", "role",    "ballot", "promised",
+                                       "leader", "commit",  "applied", "lag",    "lease"};
     cli_table_t t;
     cli_table_init(&t, 10);
     for (uint32_t c = 0; c < 10; c++) {
@@ -60,8 +62,9 @@ int cli_status(cli_t *cli, int argc, char **argv)
         char applied[24];
         char lag[24];
         if (!v->up) {
-            const char *cells[10] = {"?", cli->nodes[i], "down", "", "", "", "", "", "",
-                                     v->error};
+            const char *cells[10] = {
+                "?", cli->nodes[i], v->refused ? "refused" : "down", "", "", "", "", "",
+                "",  v->error};
             cli_table_add(&t, cells);
             continue;
         }
@@ -78,23 +81,34 @@ int cli_status(cli_t *cli, int argc, char **argv)
         if (strcmp(v->rejoining, "1") == 0) {
             strncat(lease, " (rejoining)", sizeof(lease) - strlen(lease) - 1u);
         }
-        const char *cells[10] = {node,   cli->nodes[i], v->role, ballot_text(v->ballot),
-                                 ballot_text(v->promised), leader, commit, applied, lag, lease};
+        const char *cells[10] = {node,
+                                 cli->nodes[i],
+                                 v->role,
+                                 ballot_text(v->ballot),
+                                 ballot_text(v->promised),
+                                 leader,
+                                 commit,
+                                 applied,
+                                 lag,
+                                 lease};
         cli_table_add(&t, cells);
     }
     cli_table_print(&t, cli->format, stdout);
     cli_table_free(&t);
-    return up == cli->node_count ? CLI_EXIT_OK : CLI_EXIT_UNAVAILABLE;
+    if (up + refused < cli->node_count) {
+        return CLI_EXIT_UNAVAILABLE;
+    }
+    return refused > 0 ? CLI_EXIT_REFUSED : CLI_EXIT_OK;
 }
 
 static int endpoint_status(cli_t *cli)
 {
-    static const char *const headers[] = {"ENDPOINT", "ID",     "VERSION", "ROLE",
-                                          "IS LEADER", "BALLOT", "PROMISED", "COMMIT",
-                                          "APPLIED",  "PEERS UP", "LEASE MS", "ERRORS"};
-    static const char *const keys[] = {"endpoint", "id",     "version", "role",
-                                       "is_leader", "ballot", "promised", "commit",
-                                       "applied",  "peers_up", "lease_ms", "errors"};
+    static const char *const headers[] = {"ENDPOINT",  "ID",       "VERSION",  "ROLE",
+                                          "IS LEADER", "BALLOT",   "PROMISED", "COMMIT",
+                                          "APPLIED",   "PEERS UP", "LEASE MS", "ERRORS"};
+    static const char *const keys[] = {"endpoint",  "id",       "version",  "role",
+                                       "is_leader", "ballot",   "promised", "commit",
+                                       "applied",   "peers_up", "lease_ms", "errors"};
     cli_table_t t;
     cli_table_init(&t, 12);
     for (uint32_t c = 0; c < 12; c++) {
@@ -241,8 +255,8 @@ static bool hinted_address(const cli_node_info_t *v, char *address, size_t addre
 }
 
 /* Finds the leader's address: a node of the list that leads, or the one their hints name. */
-static bool find_leader(const cli_t *cli, known_t *k, char *leader, size_t leader_bytes,
-                        char *why, size_t why_bytes)
+static bool find_leader(const cli_t *cli, known_t *k, char *leader, size_t leader_bytes, char *why,
+                        size_t why_bytes)
 {
     snprintf(why, why_bytes, "no node of --cluster answered");
     /* Bounded: the list grows by at most CLI_KNOWN_MAX addresses, each asked once. */
@@ -305,8 +319,7 @@ int cli_transfer(cli_t *cli, int argc, char **argv)
     (void)argc;
     unsigned long id = 0;
     if (!parse_node_id(argv[1], &id)) {
-        return cli_fail(cli, CLI_EXIT_USAGE, "'%s' is not a node id (want e.g. 2 or n2)",
-                        argv[1]);
+        return cli_fail(cli, CLI_EXIT_USAGE, "'%s' is not a node id (want e.g. 2 or n2)", argv[1]);
     }
     char to[16];
     snprintf(to, sizeof(to), "%lu", id);

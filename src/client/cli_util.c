@@ -32,13 +32,12 @@ void cli_sleep_ms(uint32_t ms)
 }
 
 int cli_ask(const cli_t *cli, const char *address, uint32_t argc, const char *const *argv,
-            const size_t *argv_len, ballot_reply_t *reply, bool *sent, char *err,
-            size_t err_bytes)
+            const size_t *argv_len, ballot_reply_t *reply, bool *sent, char *err, size_t err_bytes)
 {
     ballot_client_t *client = NULL;
     *sent = false;
-    if (ballot_client_connect_tls(address, cli->timeout_ms, &cli->tls, &client, err,
-                                  err_bytes) != 0) {
+    if (ballot_client_connect_tls(address, cli->timeout_ms, &cli->tls, &client, err, err_bytes) !=
+        0) {
         return -1;
     }
     if (cli->password != NULL) {
@@ -125,8 +124,8 @@ static int call_once(const cli_t *cli, call_state_t *st, const char *address, bo
     char err[BALLOT_CLIENT_ERROR_BYTES];
     if (cli_ask(cli, address, argc, argv, argv_len, reply, &sent, err, sizeof(err)) != 0) {
         if (write && sent) {
-            return cli_fail(cli, CLI_EXIT_UNKNOWN,
-                            "%s; the write may or may not have been applied", err);
+            return cli_fail(cli, CLI_EXIT_UNKNOWN, "%s; the write may or may not have been applied",
+                            err);
         }
         snprintf(st->last_error, sizeof(st->last_error), "%s", err);
         return -1;
@@ -207,6 +206,7 @@ void cli_node_info(const cli_t *cli, const char *address, cli_node_info_t *v)
     }
     v->took_ms = cli_now_ms() - start;
     if (reply.type != BALLOT_REPLY_BULK) {
+        v->refused = reply.type == BALLOT_REPLY_ERROR;
         snprintf(v->error, sizeof(v->error), "INFO refused: %s",
                  reply.text != NULL ? reply.text : "unexpected reply");
         ballot_reply_free(&reply);

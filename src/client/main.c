@@ -5,6 +5,7 @@
  * Every subcommand is one entry of cli_commands below; its code lives in the file named
  * there and is declared in cli.h. Global options may come before or after the command
  * (except for the commands that parse their own: trace, keygen, snapshot, passwd). */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -363,6 +364,8 @@ static int check_arguments(cli_t *cli, const cli_command_t *c, int argc, char **
 int main(int argc, char **argv)
 {
     static cli_t cli;
+    /* A node that closes the connection mid-request is an error to report, not a signal. */
+    signal(SIGPIPE, SIG_IGN);
     cli.timeout_ms = CLI_TIMEOUT_MS_DEFAULT;
     cli.user = getenv("BALLOT_USER");
     cli.password = getenv("BALLOT_PASSWORD");
