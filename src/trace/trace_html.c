@@ -12,15 +12,15 @@
 #include "trace/trace_html_assets.h"
 #include "trace/trace_view_internal.h"
 
-#define HTML_LEFT       64.0  /* lane labels */
+#define HTML_LEFT       64.0 /* lane labels */
 #define HTML_RIGHT      40.0
 #define HTML_LANE_H     64.0
 #define HTML_GEN_ROW_H  20.0
 #define HTML_GEN_ROWS   8u
-#define HTML_GAP_LINEAR 4.0   /* ms: gaps up to this are drawn at HTML_PX_PER_MS */
+#define HTML_GAP_LINEAR 4.0 /* ms: gaps up to this are drawn at HTML_PX_PER_MS */
 #define HTML_PX_PER_MS  9.0
 #define HTML_GAP_PX_MAX 150.0
-#define HTML_GAP_BREAK  40u   /* ms: longer gaps get a break mark on the axis */
+#define HTML_GAP_BREAK  40u /* ms: longer gaps get a break mark on the axis */
 #define HTML_WIDTH_MIN  900.0
 #define HTML_WIDTH_MAX  16000.0
 #define HTML_LABEL_CHAR 6.6 /* px per character of a generation label */
@@ -354,18 +354,20 @@ static void draw_axis(html_t *h)
 {
     FILE *out = h->out;
     double y = lane_y(h, h->lanes + 1u) + 4.0;
-    fprintf(out, "<g id=\"axis\"><line class=\"axis\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" "
-                 "y2=\"%.1f\"/>",
+    fprintf(out,
+            "<g id=\"axis\"><line class=\"axis\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" "
+            "y2=\"%.1f\"/>",
             HTML_LEFT, y, h->knot_x[h->knots - 1u], y);
     double last_label = -1000.0;
     for (size_t k = 0; k < h->knots; k++) {
         double x = h->knot_x[k];
         if (k > 0 && h->knot_t[k] - h->knot_t[k - 1u] > HTML_GAP_BREAK) {
             double mid = (x + h->knot_x[k - 1u]) / 2.0;
-            fprintf(out,
-                    "<g class=\"gap\"><text x=\"%.1f\" y=\"%.1f\">\xe2\x89\x88</text><title>%llu ms "
-                    "without events, drawn narrower</title></g>",
-                    mid - 4.0, y + 4.0, (unsigned long long)(h->knot_t[k] - h->knot_t[k - 1u]));
+            fprintf(
+                out,
+                "<g class=\"gap\"><text x=\"%.1f\" y=\"%.1f\">\xe2\x89\x88</text><title>%llu ms "
+                "without events, drawn narrower</title></g>",
+                mid - 4.0, y + 4.0, (unsigned long long)(h->knot_t[k] - h->knot_t[k - 1u]));
         }
         if (x - last_label < 70.0) {
             continue;
@@ -415,10 +417,11 @@ static void draw_generations(html_t *h)
         double x1 = x_of(h, g->last_ms);
         double w = x1 - x0 < 2.0 ? 2.0 : x1 - x0;
         double ry = 28.0 + (double)h->gen_row[gi] * HTML_GEN_ROW_H;
-        fprintf(out, "<g class=\"gen\" data-gen=\"%s\" data-leader=\"%u\" data-first=\"%llu\" "
-                     "data-last=\"%llu\" style=\"--c:%s\">",
-                btext(g->ballot, b), g->elected ? g->proposer : 0u,
-                (unsigned long long)g->first_ms, (unsigned long long)g->last_ms, color);
+        fprintf(out,
+                "<g class=\"gen\" data-gen=\"%s\" data-leader=\"%u\" data-first=\"%llu\" "
+                "data-last=\"%llu\" style=\"--c:%s\">",
+                btext(g->ballot, b), g->elected ? g->proposer : 0u, (unsigned long long)g->first_ms,
+                (unsigned long long)g->last_ms, color);
         fprintf(out, "<title>generation %s: proposer n%u, %s; t=%llu..%llu; ended: ", b,
                 g->proposer, g->elected ? "elected" : "not elected",
                 (unsigned long long)g->first_ms, (unsigned long long)g->last_ms);
@@ -444,8 +447,8 @@ static void draw_generations(html_t *h)
                     "</rect><text class=\"leader-label\" x=\"%.1f\" y=\"%.1f\">leader n%u</text>",
                     g->proposer, lx0, lane_y(h, g->proposer) + 3.0,
                     lx1 - lx0 < 2.0 ? 2.0 : lx1 - lx0, HTML_LANE_H - 6.0, g->proposer, b,
-                    (unsigned long long)g->elected_ms, lx0 + 12.0,
-                    lane_y(h, g->proposer) + 12.0, g->proposer);
+                    (unsigned long long)g->elected_ms, lx0 + 12.0, lane_y(h, g->proposer) + 12.0,
+                    g->proposer);
         }
         fputs("</g>", out);
     }
@@ -506,8 +509,8 @@ static void draw_arrow(html_t *h, const event_t *e, const char *kind, uint32_t f
     double y0 = lane_mid(h, from);
     double y1 = lane_mid(h, to) + (to > from ? -4.0 : 4.0);
     char b[BALLOT_TEXT_BYTES];
-    fprintf(out, "<g class=\"arrow %s%s\" data-from=\"%u\" data-to=\"%u\" data-kind=\"%s\"",
-            kind, unmatched ? " unmatched" : "", from, to, kind);
+    fprintf(out, "<g class=\"arrow %s%s\" data-from=\"%u\" data-to=\"%u\" data-kind=\"%s\"", kind,
+            unmatched ? " unmatched" : "", from, to, kind);
     put_data(out, e);
     if (e->kind == EVENT_REJECT_SENT || e->kind == EVENT_REJECT_RECEIVED) {
         fprintf(out, " data-beaten-by=\"%s\"", btext(e->other_ballot, b));
@@ -551,8 +554,7 @@ static void draw_messages(html_t *h, const view_generation_t *g)
         if (e->kind == EVENT_PROMISE_RECEIVED || e->kind == EVENT_REJECT_RECEIVED) {
             bool promise = e->kind == EVENT_PROMISE_RECEIVED;
             draw_arrow(h, e, promise ? "promise" : "reject", e->peer, e->time_ms, e->node,
-                       e->time_ms, true,
-                       promise ? "counts a promise" : "is rejected");
+                       e->time_ms, true, promise ? "counts a promise" : "is rejected");
         }
     }
 }
@@ -657,8 +659,8 @@ static void draw_slot_event(html_t *h, const event_t *e)
     case EVENT_ACCEPT_SENT:
         cls = "accept";
         what = "sends Accept";
-        snprintf(shape, sizeof shape, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>",
-                 x, y - 10.0, x, y - 4.0);
+        snprintf(shape, sizeof shape, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>", x,
+                 y - 10.0, x, y - 4.0);
         break;
     case EVENT_ACCEPTED:
         cls = "accepted";
@@ -741,7 +743,21 @@ static void draw_event(html_t *h, const event_t *e)
     }
 }
 
-/* Crashes the trace implies: a node's last event before each of its restarts. */
+/* The time of node's next restart at or after record i; UINT64_MAX when none. */
+static uint64_t next_restart_after(const view_t *v, size_t i, uint32_t node)
+{
+    const view_node_times_t *n = &v->nodes[node];
+    uint64_t t = view_event(v, i)->time_ms;
+    for (size_t k = 0; k < n->recovered_count; k++) {
+        if (n->recovered_ms[k] >= t) {
+            return n->recovered_ms[k];
+        }
+    }
+    return UINT64_MAX;
+}
+
+/* Crashes the trace implies: a node's last event before each of its restarts (before the
+ * restart's own millisecond, and no apply: a restart replays its log). */
 static void draw_crashes(html_t *h)
 {
     const view_t *v = &h->v;
@@ -766,10 +782,11 @@ static void draw_crashes(html_t *h)
                     c->node, x0, lane_y(h, c->node) + 2.0, x1 - x0, HTML_LANE_H - 4.0, c->node,
                     (unsigned long long)c->time_ms, (unsigned long long)e->time_ms);
         }
-        if (e->kind != EVENT_RECOVERED) {
-            last[e->node] = e;
-        } else {
+        if (e->kind == EVENT_RECOVERED) {
             last[e->node] = NULL;
+        } else if (e->kind != EVENT_APPLIED && (next_restart_after(v, i, e->node) > e->time_ms)) {
+            /* Applies replayed at the restart are no sign of life before the crash. */
+            last[e->node] = e;
         }
     }
 }
@@ -872,13 +889,19 @@ static void draw_marks(html_t *h, const trace_mark_t *marks, size_t count)
         fprintf(out,
                 "<g class=\"mark %s\" data-node=\"%u\" data-t=\"%llu\"><line x1=\"%.1f\" "
                 "y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/><text x=\"%.1f\" y=\"%.1f\">%s</text>"
-                "<title>t=%llu %s%u ",
+                "<title>t=%llu ",
                 cls, m->node, (unsigned long long)m->time_ms, x, y0, x, y1, x + 2.0, y0 + 9.0,
                 strcmp(cls, "crash") == 0       ? "\xe2\x9c\x95"
                 : strcmp(cls, "restart") == 0   ? "\xe2\x96\xb2"
                 : strcmp(cls, "partition") == 0 ? "\xe2\x9c\x82"
                                                 : "\xe2\x80\xa2",
-                (unsigned long long)m->time_ms, whole ? "cluster" : "n", whole ? 0u : m->node);
+                (unsigned long long)m->time_ms);
+        if (whole) {
+            fputs("cluster: ", out);
+        } else {
+            fprintf(out, "n%u ", m->node);
+        }
+
         put_escaped(out, m->text);
         fputs("</title></g>", out);
     }

@@ -5,7 +5,8 @@
 #include "trace/trace_html_assets.h"
 
 const char *const trace_html_css[] = {
-    "body{font:13px/1.4 system-ui,-apple-system,\"Segoe UI\",sans-serif;margin:12px;color:#222;background:#fff}\n",
+    "body{font:13px/1.4 system-ui,-apple-system,\"Segoe "
+    "UI\",sans-serif;margin:12px;color:#222;background:#fff}\n",
     "h1{font-size:16px;margin:0 0 4px}\n",
     "#facts{margin:0 0 6px;color:#444}\n",
     "#controls{margin:6px 0;display:flex;gap:8px;align-items:center;flex-wrap:wrap}\n",
@@ -13,7 +14,8 @@ const char *const trace_html_css[] = {
     "#selection{color:#333;font-weight:600}\n",
     "#legend{margin:4px 0 8px;color:#444;font-size:12px}\n",
     "#legend span{margin-right:14px;white-space:nowrap}\n",
-    "#legend i{display:inline-block;width:14px;height:8px;margin-right:4px;vertical-align:middle}\n",
+    "#legend "
+    "i{display:inline-block;width:14px;height:8px;margin-right:4px;vertical-align:middle}\n",
     "main#scroll{overflow-x:auto;border:1px solid #ddd;background:#fff}\n",
     "svg text{font-family:inherit}\n",
     ".lane-bg{fill:#fbfbfb;stroke:#e2e2e2}\n",
@@ -59,12 +61,14 @@ const char *const trace_html_css[] = {
     ".mark.crash line{stroke:#c00}\n",
     ".mark.crash text{fill:#c00}\n",
     ".mark.restart line{stroke:#0a7a0a}\n",
-    "svg.focus .slot-ev,svg.focus .arrow,svg.focus .carry,svg.focus .point,svg.focus .lease{opacity:.12}\n",
+    "svg.focus .slot-ev,svg.focus .arrow,svg.focus .carry,svg.focus .point,svg.focus "
+    ".lease{opacity:.12}\n",
     "svg.focus .hl{opacity:1}\n",
     ".hl rect,.hl circle,.hl path{stroke:#000;stroke-width:1.4}\n",
     "svg.focus .gen.hl .band{opacity:.2}\n",
     "#path polyline{fill:none;stroke:#000;stroke-width:2;stroke-opacity:.45;pointer-events:none}\n",
-    "#details{margin:8px 0;padding:6px 8px;border:1px solid #ddd;background:#fafafa;min-height:2em}\n",
+    "#details{margin:8px 0;padding:6px 8px;border:1px solid "
+    "#ddd;background:#fafafa;min-height:2em}\n",
     "#details a{margin-right:8px;cursor:pointer;color:#1565c0;text-decoration:underline}\n",
     ".warn{color:#a00}\n",
     "pre{font-size:12px;background:#f6f6f6;padding:8px;overflow-x:auto}\n",
@@ -72,8 +76,20 @@ const char *const trace_html_css[] = {
 };
 
 const char *const trace_html_controls[] = {
-    "<div id=\"controls\"><label>follow <input id=\"follow\" size=\"26\" placeholder=\"slot (79) or command (2:21)\"></label><button id=\"go\" type=\"button\">show path</button><button id=\"clear\" type=\"button\">clear</button><span id=\"selection\"></span></div>\n",
-    "<div id=\"legend\"><span><i style=\"background:#1e8a4c\"></i>promise</span><span><i style=\"background:#d0312d\"></i>rejection (beating ballot)</span><span><i style=\"background:#e07b00\"></i>value carried forward</span><span><i style=\"background:#2f5d8a\"></i>proposed / Accept sent</span><span><i style=\"background:#4f7fb0\"></i>accepted</span><span><i style=\"background:#19a319\"></i>chosen</span><span><i style=\"background:#86b886\"></i>learned</span><span><i style=\"background:#7d3c98\"></i>lease held</span><span><i style=\"background:#c9a3dd\"></i>lease granted</span><span>&#x2715; crash &#x25B2; restart &#x2702; partition &#x2605; elected &#x2193; steps down &#x25D4; timeout &#x2248; quiet gap drawn narrower</span></div>\n",
+    "<div id=\"controls\"><label>follow <input id=\"follow\" size=\"26\" placeholder=\"slot (79) "
+    "or command (2:21)\"></label><button id=\"go\" type=\"button\">show path</button><button "
+    "id=\"clear\" type=\"button\">clear</button><span id=\"selection\"></span></div>\n",
+    "<div id=\"legend\"><span><i style=\"background:#1e8a4c\"></i>promise</span><span><i "
+    "style=\"background:#d0312d\"></i>rejection (beating ballot)</span><span><i "
+    "style=\"background:#e07b00\"></i>value carried forward</span><span><i "
+    "style=\"background:#2f5d8a\"></i>proposed / Accept sent</span><span><i "
+    "style=\"background:#4f7fb0\"></i>accepted</span><span><i "
+    "style=\"background:#19a319\"></i>chosen</span><span><i "
+    "style=\"background:#86b886\"></i>learned</span><span><i "
+    "style=\"background:#7d3c98\"></i>lease held</span><span><i "
+    "style=\"background:#c9a3dd\"></i>lease granted</span><span>&#x2715; crash &#x25B2; restart "
+    "&#x2702; partition &#x2605; elected &#x2193; steps down &#x25D4; timeout &#x2248; quiet gap "
+    "drawn narrower</span></div>\n",
     "</header>\n",
     NULL,
 };
@@ -95,7 +111,8 @@ const char *const trace_html_js[] = {
     "    sel.removeAttribute(\"data-count\");\n",
     "    sel.removeAttribute(\"data-gens\");\n",
     "  }\n",
-    "  function range(e) { return [+e.getAttribute(\"data-s0\"), +e.getAttribute(\"data-s1\")]; }\n",
+    "  function range(e) { return [+e.getAttribute(\"data-s0\"), +e.getAttribute(\"data-s1\")]; "
+    "}\n",
     "  function show(els, label) {\n",
     "    clear();\n",
     "    if (!els.length) {\n",
@@ -116,15 +133,18 @@ const char *const trace_html_js[] = {
     "      if (gens[b]) { g.classList.add(\"hl\"); names.push(b); }\n",
     "    });\n",
     "    var pts = els.filter(function (e) { return e.classList.contains(\"slot-ev\"); })\n",
-    "      .map(function (e) { var b = e.getBBox(); return [b.x + b.width / 2, b.y + b.height / 2]; });\n",
+    "      .map(function (e) { var b = e.getBBox(); return [b.x + b.width / 2, b.y + b.height / "
+    "2]; });\n",
     "    pts.sort(function (a, b) { return a[0] - b[0]; });\n",
     "    if (pts.length > 1) {\n",
     "      var p = document.createElementNS(NS, \"polyline\");\n",
-    "      p.setAttribute(\"points\", pts.map(function (q) { return q[0].toFixed(1) + \",\" + q[1].toFixed(1); }).join(\" \"));\n",
+    "      p.setAttribute(\"points\", pts.map(function (q) { return q[0].toFixed(1) + \",\" + "
+    "q[1].toFixed(1); }).join(\" \"));\n",
     "      document.getElementById(\"path\").appendChild(p);\n",
     "    }\n",
     "    sel.textContent = label + \": \" + els.length + \" events in \" + names.length +\n",
-    "      \" generation\" + (names.length === 1 ? \"\" : \"s\") + (names.length ? \" (\" + names.join(\", \") + \")\" : \"\");\n",
+    "      \" generation\" + (names.length === 1 ? \"\" : \"s\") + (names.length ? \" (\" + "
+    "names.join(\", \") + \")\" : \"\");\n",
     "    sel.setAttribute(\"data-count\", String(els.length));\n",
     "    sel.setAttribute(\"data-gens\", names.join(\" \"));\n",
     "    var first = els[0].getBoundingClientRect();\n",
@@ -134,15 +154,18 @@ const char *const trace_html_js[] = {
     "    }\n",
     "  }\n",
     "  function followSlot(s) {\n",
-    "    show(all(\"[data-s0]\").filter(function (e) { var r = range(e); return r[0] <= s && s <= r[1]; }), \"slot \" + s);\n",
+    "    show(all(\"[data-s0]\").filter(function (e) { var r = range(e); return r[0] <= s && s <= "
+    "r[1]; }), \"slot \" + s);\n",
     "  }\n",
     "  function names(e, c) {\n",
     "    var cmds = \" \" + (e.getAttribute(\"data-cmds\") || \"\") + \" \";\n",
-    "    return c.indexOf(\":\") >= 0 ? cmds.indexOf(\" \" + c + \" \") >= 0 : cmds.indexOf(\" \" + c + \":\") >= 0;\n",
+    "    return c.indexOf(\":\") >= 0 ? cmds.indexOf(\" \" + c + \" \") >= 0 : cmds.indexOf(\" \" "
+    "+ c + \":\") >= 0;\n",
     "  }\n",
     "  function followCommand(c) {\n",
     "    var direct = all(\"[data-cmds]\").filter(function (e) { return names(e, c); });\n",
-    "    var ranges = direct.filter(function (e) { return e.hasAttribute(\"data-s0\"); }).map(range);\n",
+    "    var ranges = direct.filter(function (e) { return e.hasAttribute(\"data-s0\"); "
+    "}).map(range);\n",
     "    var els = all(\"[data-s0]\").filter(function (e) {\n",
     "      if (direct.indexOf(e) >= 0) { return true; }\n",
     "      var r = range(e);\n",
@@ -175,16 +198,20 @@ const char *const trace_html_js[] = {
     "      var q = document.createElement(\"p\");\n",
     "      q.appendChild(document.createTextNode(\"follow: \"));\n",
     "      for (var s = r[0]; s <= r[1] && s < r[0] + 32; s++) {\n",
-    "        (function (slot) { q.appendChild(link(\"slot \" + slot, function () { input.value = slot; followSlot(slot); })); })(s);\n",
+    "        (function (slot) { q.appendChild(link(\"slot \" + slot, function () { input.value = "
+    "slot; followSlot(slot); })); })(s);\n",
     "      }\n",
-    "      (e.getAttribute(\"data-cmds\") || \"\").split(\" \").filter(Boolean).forEach(function (c) {\n",
-    "        q.appendChild(link(\"command \" + c, function () { input.value = c; followCommand(c); }));\n",
+    "      (e.getAttribute(\"data-cmds\") || \"\").split(\" \").filter(Boolean).forEach(function "
+    "(c) {\n",
+    "        q.appendChild(link(\"command \" + c, function () { input.value = c; followCommand(c); "
+    "}));\n",
     "      });\n",
     "      details.appendChild(q);\n",
     "    }\n",
     "  }\n",
     "  svg.addEventListener(\"click\", function (ev) {\n",
-    "    var e = ev.target.closest(\"[data-s0], .gen, .arrow, .point, .mark, .lease, .carry, .leader-band\");\n",
+    "    var e = ev.target.closest(\"[data-s0], .gen, .arrow, .point, .mark, .lease, .carry, "
+    ".leader-band\");\n",
     "    if (!e) { clear(); return; }\n",
     "    describe(e);\n",
     "    if (e.hasAttribute(\"data-s0\")) {\n",
@@ -193,13 +220,18 @@ const char *const trace_html_js[] = {
     "      followSlot(r[0]);\n",
     "    }\n",
     "  });\n",
-    "  document.getElementById(\"go\").addEventListener(\"click\", function () { follow(input.value); });\n",
-    "  document.getElementById(\"clear\").addEventListener(\"click\", function () { input.value = \"\"; clear(); });\n",
-    "  input.addEventListener(\"keydown\", function (ev) { if (ev.key === \"Enter\") { follow(input.value); } });\n",
-    "  document.addEventListener(\"keydown\", function (ev) { if (ev.key === \"Escape\") { clear(); } });\n",
+    "  document.getElementById(\"go\").addEventListener(\"click\", function () { "
+    "follow(input.value); });\n",
+    "  document.getElementById(\"clear\").addEventListener(\"click\", function () { input.value = "
+    "\"\"; clear(); });\n",
+    "  input.addEventListener(\"keydown\", function (ev) { if (ev.key === \"Enter\") { "
+    "follow(input.value); } });\n",
+    "  document.addEventListener(\"keydown\", function (ev) { if (ev.key === \"Escape\") { "
+    "clear(); } });\n",
     "  function fromHash() {\n",
     "    var m = location.hash.match(/^#(slot|cmd)=([0-9:c]+)$/);\n",
-    "    if (m) { input.value = m[2]; follow(m[1] === \"cmd\" && m[2].indexOf(\":\") < 0 ? \"c\" + m[2] : m[2]); }\n",
+    "    if (m) { input.value = m[2]; follow(m[1] === \"cmd\" && m[2].indexOf(\":\") < 0 ? \"c\" + "
+    "m[2] : m[2]); }\n",
     "  }\n",
     "  window.addEventListener(\"hashchange\", fromHash);\n",
     "  fromHash();\n",

@@ -4,7 +4,8 @@ simulator violation (a planted bug), and the DOM it built must hold the lanes, g
 bands, promise and rejection arrows, carried-forward links and chosen slots that the trace
 files imply, and the path of a command or a slot once the page's script has highlighted it.
 
-Usage: test_trace_html.py BUILD_DIR [--screenshot PNG]. Prints SKIPPED and exits 77 when
+Usage: test_trace_html.py BUILD_DIR [--screenshot PNG] (the PNG of docs/debugging.md is
+made with --screenshot docs/trace-timeline.png). Prints SKIPPED and exits 77 when
 Chromium is not installed."""
 
 import html.parser
@@ -188,10 +189,12 @@ def main():
         out = subprocess.run([os.path.join(build, "test_trace_view")], env=env,
                              capture_output=True, timeout=120)
         check(out.returncode == 0, "test_trace_view: %r" % out.stdout[-500:])
-        files = [os.path.join(keep, "worked_example", "n%d.trace" % i) for i in (1, 2, 3)]
+        run_dir = os.path.join(keep, "worked_example")
+        names = ["n%d.trace" % i for i in (1, 2, 3)]
+        files = [os.path.join(run_dir, n) for n in names]
         page = os.path.join(work, "worked.html")
-        out = subprocess.run([os.path.join(build, "ballot"), "trace", "--html", page] + files,
-                             capture_output=True, timeout=60)
+        out = subprocess.run([os.path.abspath(os.path.join(build, "ballot")), "trace", "--html",
+                              page] + names, capture_output=True, timeout=60, cwd=run_dir)
         check(out.returncode == 0 and os.path.exists(page), "ballot trace --html: %r" % (out,))
         self_contained(page)
         violation = os.path.join(work, "violation.html")
@@ -220,8 +223,9 @@ def main():
         if screenshot:
             shot = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu",
                                    "--hide-scrollbars", "--user-data-dir=" + profile,
-                                   "--window-size=1500,600", "--screenshot=" + screenshot,
-                                   "file://" + page + "#cmd=5:2"],
+                                   "--window-size=1400,560",
+                                   "--screenshot=" + os.path.abspath(screenshot),
+                                   "file://" + page],
                                   capture_output=True, timeout=120)
             with open(screenshot, "rb") as f:
                 check(shot.returncode == 0 and f.read(8) == b"\x89PNG\r\n\x1a\n",
