@@ -197,6 +197,20 @@ def main():
                               page] + names, capture_output=True, timeout=60, cwd=run_dir)
         check(out.returncode == 0 and os.path.exists(page), "ballot trace --html: %r" % (out,))
         self_contained(page)
+        # The text view's filters apply: one generation, or one node's events.
+        narrow = os.path.join(work, "narrow.html")
+        out = subprocess.run([os.path.abspath(os.path.join(build, "ballot")), "trace", "--html",
+                              narrow, "--ballot", "r2.n2", "--node", "3"] + names,
+                             capture_output=True, timeout=60, cwd=run_dir)
+        check(out.returncode == 0, "ballot trace --html --ballot --node: %r" % (out,))
+        static = Dom()
+        with open(narrow) as f:
+            static.feed(f.read())
+        check([a["data-gen"] for _, a, _ in static.find("gen")] == ["r2.n2"],
+              "--ballot r2.n2 draws that generation alone")
+        check(all(a.get("data-node") == "3" for _, a, c in static.elements
+                  if "slot-ev" in c or "arrow" in c) and static.find("slot-ev"),
+              "--node 3 draws node 3's events alone")
         violation = os.path.join(work, "violation.html")
         sim = subprocess.run([os.path.join(build, "ballot-sim-planted-forget-accepts"), "--seed",
                               "4", "--nodes", "3", "--html", violation],
