@@ -405,7 +405,7 @@ static void draw_generations(html_t *h)
     fputs("<g id=\"generations\">", out);
     for (size_t gi = 0; gi < v->generation_count; gi++) {
         const view_generation_t *g = &v->generations[gi];
-        if (!g->shown) {
+        if (!g->shown || !budget(h)) {
             continue;
         }
         char b[BALLOT_TEXT_BYTES];
@@ -468,12 +468,22 @@ static bool same_message(const event_t *sent, const event_t *got)
            ballot_equal(got->other_ballot, sent->other_ballot);
 }
 
-/* The receipt of a Promise or Reject within g: the earliest unused one at or after the send,
- * else the earliest unused one (clocks differ between nodes). */
-static const event_t *find_receipt(html_t *h, const view_generation_t *g, const event_t *sent)
+/* How far around a send find_receipt looks (events of the generation, in time order), so
+ * that pairing stays linear in the generation's size. */
+#define HTML_PAIR_BEFORE 64u
+#define HTML_PAIR_AFTER  4096u
+
+/* The receipt of the Promise or Reject that is the generation's at-th event: the earliest
+ * unused one at or after the send, else the earliest unused one before it (clocks differ
+ * between nodes). */
+static const event_t *find_receipt(html_t *h, const view_generation_t *g, size_t at,
+                                   const event_t *sent)
 {
     size_t best = SIZE_MAX;
-    for (size_t i = g->first; i < g->first + g->count; i++) {
+    size_t from = at - g->first > HTML_PAIR_BEFORE ? at - HTML_PAIR_BEFORE : g->first;
+    size_t to =
+        g->first + g->count - at > HTML_PAIR_AFTER ? at + HTML_PAIR_AFTER : g->first + g->count;
+    for (size_t i = from; i < to; i++) {
         size_t rec = h->v.by_generation[i];
         const event_t *e = view_event(&h->v, rec);
         if (h->used[rec] || !same_message(sent, e)) {
@@ -538,7 +548,7 @@ static void draw_messages(html_t *h, const view_generation_t *g)
             if (promise && e->peer == e->node) {
                 continue; /* its own promise: no message */
             }
-            const event_t *got = find_receipt(h, g, e);
+            const event_t *got = find_receipt(h, g, i, e);
             draw_arrow(h, e, promise ? "promise" : "reject", e->node, e->time_ms, e->peer,
                        got != NULL ? got->time_ms : e->time_ms, got == NULL,
                        promise ? "promises" : "rejects");
@@ -743,27 +753,19 @@ static void draw_event(html_t *h, const event_t *e)
     }
 }
 
-/* The time of node's next restart at or after record i; UINT64_MAX when none. */
-static uint64_t next_restart_after(const view_t *v, size_t i, uint32_t node)
-{
-    const view_node_times_t *n = &v->nodes[node];
-    uint64_t t = view_event(v, i)->time_ms;
-    for (size_t k = 0; k < n->recovered_count; k++) {
-        if (n->recovered_ms[k] >= t) {
-            return n->recovered_ms[k];
-        }
-    }
-    return UINT64_MAX;
-}
-
 /* Crashes the trace implies: a node's last event before each of its restarts (before the
  * restart's own millisecond, and no apply: a restart replays its log). */
 static void draw_crashes(html_t *h)
 {
     const view_t *v = &h->v;
     const event_t *last[VIEW_NODE_SLOTS] = {0};
+    size_t next[VIEW_NODE_SLOTS] = {0}; /* each node's next restart, in recovered_ms */
     for (size_t i = 0; i < v->set->count; i++) {
         const event_t *e = view_event(v, i);
+        const view_node_times_t *n = &v->nodes[e->node];
+        while (next[e->node] < n->recovered_count && n->recovered_ms[next[e->node]] < e->time_ms) {
+            next[e->node]++;
+        }
         if (e->kind == EVENT_RECOVERED && last[e->node] != NULL && v->visible[i] &&
             node_ok(h, e->node) && budget(h)) {
             const event_t *c = last[e->node];
@@ -782,9 +784,11 @@ static void draw_crashes(html_t *h)
                     c->node, x0, lane_y(h, c->node) + 2.0, x1 - x0, HTML_LANE_H - 4.0, c->node,
                     (unsigned long long)c->time_ms, (unsigned long long)e->time_ms);
         }
+        bool at_restart =
+            next[e->node] < n->recovered_count && n->recovered_ms[next[e->node]] == e->time_ms;
         if (e->kind == EVENT_RECOVERED) {
             last[e->node] = NULL;
-        } else if (e->kind != EVENT_APPLIED && (next_restart_after(v, i, e->node) > e->time_ms)) {
+        } else if (e->kind != EVENT_APPLIED && !at_restart) {
             /* Applies replayed at the restart are no sign of life before the crash. */
             last[e->node] = e;
         }
