@@ -137,8 +137,10 @@ static int call_once(const cli_t *cli, call_state_t *st, const char *address, bo
     switch (cli_classify_error(reply->text, target, sizeof(target))) {
     case CLI_ERR_REDIRECT:
         if (st->redirects >= CLI_REDIRECTS_MAX) {
-            return cli_fail(cli, CLI_EXIT_UNAVAILABLE, "more than %u redirects; last: %s",
-                            CLI_REDIRECTS_MAX, reply->text);
+            cli_fail(cli, CLI_EXIT_UNAVAILABLE, "more than %u redirects; last: %s",
+                     CLI_REDIRECTS_MAX, reply->text);
+            ballot_reply_free(reply);
+            return CLI_EXIT_UNAVAILABLE;
         }
         st->redirects++;
         snprintf(st->redirect, sizeof(st->redirect), "%s", target);

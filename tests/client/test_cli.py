@@ -152,7 +152,9 @@ def kv_and_formats(cluster):
     check("not an integer" in err, "incr refusal %r" % err)
     # A value far past the argument-list limit (~128 KiB per argument) through stdin.
     big = os.urandom(300 * 1024)
-    expect(run_cli(cluster, "set", "big", "-", stdin=big), 0, "set big from stdin")
+    slow = "%d" % (20000 * SLOW)
+    expect(run_cli(cluster, "--timeout", slow, "set", "big", "-", stdin=big, timeout=60), 0,
+           "set big from stdin")
     out, _ = expect(run_cli(cluster, "get", "big"), 0, "get big")
     check(out == big + b"\n", "big value read back: %d bytes" % len(out))
     _, err = expect(run_cli(cluster, "cas", "big", "x", "-", stdin=b"y"), 0, "cas stdin")
