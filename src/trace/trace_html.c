@@ -1094,7 +1094,7 @@ int trace_html_write_file(const trace_set_t *set, const trace_view_options_t *op
     }
     FILE *out = fopen(tmp, "w");
     if (out == NULL) {
-        snprintf(msg, msg_bytes, "%s: %s", tmp, strerror(errno));
+        snprintf(msg, msg_bytes, "%s: cannot write: %s", path, strerror(errno));
         return BALLOT_EIO;
     }
     int rc = trace_html_write(set, opts, marks, mark_count, title, out);
