@@ -19,6 +19,13 @@ import tempfile
 import time
 
 CHROMIUMS = ("chromium", "chromium-browser", "google-chrome")
+# Headless, and unable to reach anything but loopback: no background services, every
+# request through a proxy on a closed loopback port, no name resolution.
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                  "--disable-extensions", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--disable-default-apps",
+                  "--no-pings", "--mute-audio", "--proxy-server=127.0.0.1:9",
+                  "--host-resolver-rules=MAP * ~NOTFOUND"]
 
 
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
@@ -90,8 +97,8 @@ def browser():
 
 
 def dump_dom(chromium, profile, url):
-    out = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu",
-                          "--user-data-dir=" + profile, "--dump-dom", url],
+    out = subprocess.run([chromium] + CHROMIUM_FLAGS + ["--user-data-dir=" + profile,
+                                                        "--dump-dom", url],
                          capture_output=True, timeout=120)
     check(out.returncode == 0, "chromium --dump-dom %s: %r" % (url, out.stderr[-500:]))
     dom = Dom()
@@ -235,8 +242,8 @@ def main():
         gens = sel.get("data-gens", "").split()
         check("r21.n3" in gens and "r35.n1" in gens, "slot 341's path: %r" % sel)
         if screenshot:
-            shot = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu",
-                                   "--hide-scrollbars", "--user-data-dir=" + profile,
+            shot = subprocess.run([chromium] + CHROMIUM_FLAGS +
+                                  ["--hide-scrollbars", "--user-data-dir=" + profile,
                                    "--window-size=1400,560",
                                    "--screenshot=" + os.path.abspath(screenshot),
                                    "file://" + page],
