@@ -170,6 +170,7 @@ static int cli_snapshot(cli_t *cli, int argc, char **argv)
         .user = cli->user,
         .password = cli->password,
         .tls = &cli->tls,
+        .format = (int)cli->format,
     };
     return snapshot_cli_main(&options, argc - 1, argv + 1);
 }

@@ -158,33 +158,73 @@ def kv_and_formats(cluster):
     out, _ = expect(run_cli(cluster, "get", "big"), 0, "get big")
     check(out == big + b"\n", "big value read back: %d bytes" % len(out))
     _, err = expect(run_cli(cluster, "cas", "big", "x", "-", stdin=b"y"), 0, "cas stdin")
+    # snapshot status in the three formats.
+    snap = os.path.join(cluster.dir, "cli.snap")
+    expect(run_cli(cluster, "--timeout", slow, "snapshot", "save", snap, timeout=60), 0,
+           "snapshot save")
+    out, _ = expect(run_cli(cluster, "snapshot", "status", snap, "-w", "json"), 0,
+                    "snapshot status -w json")
+    rows = json.loads(out)
+    check(len(rows) == 1 and rows[0]["checksum"] == "ok" and rows[0]["keys"] >= 5,
+          "snapshot status json %r" % rows)
+    out, _ = expect(run_cli(cluster, "-w", "table", "snapshot", "status", snap), 0,
+                    "snapshot status table")
+    check("| CHECKSUM" in out.decode() and "| ok " in out.decode(), "table %r" % out)
+    out, _ = expect(run_cli(cluster, "snapshot", "status", snap), 0, "snapshot status")
+    check(b"checksum: ok" in out, "simple %r" % out)
+
+
+def settled(fn, what, tries=20):
+    """fn() until it passes: an election under load may be running at the first look."""
+    for k in range(tries):
+        try:
+            return fn()
+        except Exception:
+            if k == tries - 1:
+                raise
+            cluster_pause()
+    raise AssertionError(what)
+
+
+def cluster_pause():
+    time.sleep(0.25 * SLOW)
 
 
 def status_and_endpoints(cluster, leader):
-    out, _ = expect(run_cli(cluster, "status"), 0, "status")
-    text = out.decode()
-    check(text.startswith("NODE") and "leader" in text and "r0.n0" not in text,
-          "status %r" % text)
-    out, _ = expect(run_cli(cluster, "-w", "json", "status"), 0, "json status")
-    rows = json.loads(out)
-    check(len(rows) == 3, "json status rows %r" % rows)
-    roles = sorted(r["role"] for r in rows)
-    check(roles == ["follower", "follower", "leader"], "roles %r" % roles)
-    for r in rows:
-        f = info(cluster.client_ports[int(r["node"][1:])])
-        check(r["leader"] == "n%s" % f["leader_id"], "status leader vs INFO: %r %r" % (r, f))
-    out, _ = expect(run_cli(cluster, "endpoint", "status", "-w", "table"), 0, "endpoint status")
-    text = out.decode()
-    check("| ENDPOINT" in text and "IS LEADER" in text and text.count("| true ") == 1,
-          "endpoint status table %r" % text)
-    out, _ = expect(run_cli(cluster, "-w", "json", "endpoint", "status"), 0, "endpoint json")
-    rows = json.loads(out)
-    check([r["is_leader"] for r in rows].count(True) == 1, "one leader %r" % rows)
-    check(all(r["id"] in (1, 2, 3) and r["commit"] >= 1 for r in rows), "ids %r" % rows)
-    out, _ = expect(run_cli(cluster, "endpoint", "health"), 0, "endpoint health")
-    check(out.decode().count("is healthy") == 3, "health %r" % out)
-    out, _ = expect(run_cli(cluster, "-w", "json", "endpoint", "health"), 0, "health json")
-    check(all(r["health"] is True for r in json.loads(out)), "health json %r" % out)
+    def status():
+        out, _ = expect(run_cli(cluster, "status"), 0, "status")
+        text = out.decode()
+        check(text.startswith("NODE") and "leader" in text and "r0.n0" not in text,
+              "status %r" % text)
+        out, _ = expect(run_cli(cluster, "-w", "json", "status"), 0, "json status")
+        rows = json.loads(out)
+        check(len(rows) == 3, "json status rows %r" % rows)
+        roles = sorted(r["role"] for r in rows)
+        check(roles == ["follower", "follower", "leader"], "roles %r" % roles)
+        for r in rows:
+            f = info(cluster.client_ports[int(r["node"][1:])])
+            check(r["leader"] == "n%s" % f["leader_id"], "status leader vs INFO: %r %r" % (r, f))
+
+    def endpoints():
+        out, _ = expect(run_cli(cluster, "endpoint", "status", "-w", "table"), 0,
+                        "endpoint status")
+        text = out.decode()
+        check("| ENDPOINT" in text and "IS LEADER" in text and text.count("| true ") == 1,
+              "endpoint status table %r" % text)
+        out, _ = expect(run_cli(cluster, "-w", "json", "endpoint", "status"), 0, "endpoint json")
+        rows = json.loads(out)
+        check([r["is_leader"] for r in rows].count(True) == 1, "one leader %r" % rows)
+        check(all(r["id"] in (1, 2, 3) and r["commit"] >= 1 for r in rows), "ids %r" % rows)
+
+    def health():
+        out, _ = expect(run_cli(cluster, "endpoint", "health"), 0, "endpoint health")
+        check(out.decode().count("is healthy") == 3, "health %r" % out)
+        out, _ = expect(run_cli(cluster, "-w", "json", "endpoint", "health"), 0, "health json")
+        check(all(r["health"] is True for r in json.loads(out)), "health json %r" % out)
+
+    settled(status, "status")
+    settled(endpoints, "endpoint status")
+    settled(health, "endpoint health")
 
 
 def redirects(cluster, leader):
@@ -270,8 +310,8 @@ def run(cluster):
     leader = cluster.leader()
     kv_and_formats(cluster)
     status_and_endpoints(cluster, leader)
-    redirects(cluster, leader)
-    leader = transfer_through_follower(cluster, leader)
+    redirects(cluster, cluster.leader())
+    leader = transfer_through_follower(cluster, cluster.leader())
     lone_survivor(cluster, leader)
     cluster.stop_all()
 
