@@ -11,6 +11,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
 #include "client/ballot_client.h"
 #include "wire/resp.h"
 
@@ -21,6 +26,8 @@
 
 struct ballot_client {
     int fd;
+    SSL_CTX *ctx; /* NULL: plain TCP */
+    SSL *ssl;
     uint8_t *buf;
     size_t start;
     size_t end;
@@ -94,8 +101,80 @@ static int client_connect_fd(const struct addrinfo *ai, uint32_t timeout_ms)
     return fd;
 }
 
-int ballot_client_connect(const char *address, uint32_t timeout_ms, ballot_client_t **out,
-                          char *err, size_t err_bytes)
+/* The last OpenSSL error as text, or what errno says when there is none. */
+static const char *client_tls_error(char *buf, size_t buf_bytes)
+{
+    unsigned long e = ERR_get_error();
+    if (e == 0) {
+        snprintf(buf, buf_bytes, "%s", errno != 0 ? strerror(errno) : "handshake failed");
+    } else {
+        ERR_error_string_n(e, buf, buf_bytes);
+    }
+    ERR_clear_error();
+    return buf;
+}
+
+static int client_start_tls(ballot_client_t *client, const char *address, const char *host,
+                            const ballot_client_tls_t *tls, char *err, size_t err_bytes)
+{
+    char why[256];
+    client->ctx = SSL_CTX_new(TLS_client_method());
+    if (client->ctx == NULL) {
+        return client_fail(err, err_bytes, "%s: TLS: %s", address,
+                           client_tls_error(why, sizeof(why)));
+    }
+    SSL_CTX_set_min_proto_version(client->ctx, TLS1_2_VERSION);
+    if (tls->ca_file != NULL ? SSL_CTX_load_verify_locations(client->ctx, tls->ca_file, NULL) != 1
+                             : SSL_CTX_set_default_verify_paths(client->ctx) != 1) {
+        return client_fail(err, err_bytes, "--cacert %s: %s",
+                           tls->ca_file != NULL ? tls->ca_file : "(system)",
+                           client_tls_error(why, sizeof(why)));
+    }
+    if (tls->cert_file != NULL &&
+        SSL_CTX_use_certificate_chain_file(client->ctx, tls->cert_file) != 1) {
+        return client_fail(err, err_bytes, "--cert %s: %s", tls->cert_file,
+                           client_tls_error(why, sizeof(why)));
+    }
+    if (tls->key_file != NULL &&
+        (SSL_CTX_use_PrivateKey_file(client->ctx, tls->key_file, SSL_FILETYPE_PEM) != 1 ||
+         SSL_CTX_check_private_key(client->ctx) != 1)) {
+        return client_fail(err, err_bytes, "--key %s: %s", tls->key_file,
+                           client_tls_error(why, sizeof(why)));
+    }
+    SSL_CTX_set_verify(client->ctx, tls->skip_verify ? SSL_VERIFY_NONE : SSL_VERIFY_PEER, NULL);
+    client->ssl = SSL_new(client->ctx);
+    if (client->ssl == NULL || SSL_set_fd(client->ssl, client->fd) != 1) {
+        return client_fail(err, err_bytes, "%s: TLS: %s", address,
+                           client_tls_error(why, sizeof(why)));
+    }
+    unsigned char ip[16];
+    bool is_ip = inet_pton(AF_INET, host, ip) == 1 || inet_pton(AF_INET6, host, ip) == 1;
+    if (!tls->skip_verify) {
+        X509_VERIFY_PARAM *param = SSL_get0_param(client->ssl);
+        if (is_ip ? X509_VERIFY_PARAM_set1_ip_asc(param, host) != 1
+                  : X509_VERIFY_PARAM_set1_host(param, host, 0) != 1) {
+            return client_fail(err, err_bytes, "%s: TLS: cannot check the name %s", address, host);
+        }
+    }
+    if (!is_ip) {
+        SSL_set_tlsext_host_name(client->ssl, host);
+    }
+    errno = 0;
+    if (SSL_connect(client->ssl) != 1) {
+        long verify = SSL_get_verify_result(client->ssl);
+        if (verify != X509_V_OK) {
+            return client_fail(err, err_bytes, "%s: TLS: server certificate refused: %s", address,
+                               X509_verify_cert_error_string(verify));
+        }
+        return client_fail(err, err_bytes, "%s: TLS handshake failed: %s", address,
+                           client_tls_error(why, sizeof(why)));
+    }
+    return 0;
+}
+
+int ballot_client_connect_tls(const char *address, uint32_t timeout_ms,
+                              const ballot_client_tls_t *tls, ballot_client_t **out, char *err,
+                              size_t err_bytes)
 {
     char host[CLIENT_HOST_BYTES];
     char port[CLIENT_PORT_BYTES];
@@ -122,17 +201,60 @@ int ballot_client_connect(const char *address, uint32_t timeout_ms, ballot_clien
         return client_fail(err, err_bytes, "%s: out of memory", address);
     }
     client->fd = fd;
+    if (tls != NULL && tls->enabled &&
+        client_start_tls(client, address, host, tls, err, err_bytes) != 0) {
+        ballot_client_close(client);
+        return -1;
+    }
     *out = client;
     return 0;
+}
+
+int ballot_client_connect(const char *address, uint32_t timeout_ms, ballot_client_t **out,
+                          char *err, size_t err_bytes)
+{
+    return ballot_client_connect_tls(address, timeout_ms, NULL, out, err, err_bytes);
 }
 
 void ballot_client_close(ballot_client_t *client)
 {
     if (client != NULL) {
+        if (client->ssl != NULL) {
+            SSL_free(client->ssl);
+        }
+        if (client->ctx != NULL) {
+            SSL_CTX_free(client->ctx);
+        }
         close(client->fd);
         free(client->buf);
         free(client);
     }
+}
+
+/* One read or write on the connection, through TLS when it has it; like read(2). */
+static ssize_t client_io(ballot_client_t *c, bool writing, void *bytes, size_t size)
+{
+    if (c->ssl == NULL) {
+        return writing ? write(c->fd, bytes, size) : read(c->fd, bytes, size);
+    }
+    int chunk = size > (size_t)(1u << 30) ? (1 << 30) : (int)size;
+    errno = 0;
+    int n = writing ? SSL_write(c->ssl, bytes, chunk) : SSL_read(c->ssl, bytes, chunk);
+    if (n > 0) {
+        return n;
+    }
+    int e = SSL_get_error(c->ssl, n);
+    ERR_clear_error();
+    if (e == SSL_ERROR_ZERO_RETURN) {
+        return 0;
+    }
+    if (e == SSL_ERROR_SYSCALL && errno == 0) {
+        return 0; /* the peer closed without a close_notify */
+    }
+    if (errno == 0) {
+        errno = EPROTO;
+    }
+    return -1;
 }
 
 /* Makes sure at least `need` unread bytes are buffered. */
@@ -155,7 +277,7 @@ static int client_fill(ballot_client_t *c, size_t need, char *err, size_t err_by
             c->buf = grown;
             c->cap = cap;
         }
-        ssize_t n = read(c->fd, c->buf + c->end, c->cap - c->end);
+        ssize_t n = client_io(c, false, c->buf + c->end, c->cap - c->end);
         if (n == 0) {
             return client_fail(err, err_bytes, "connection closed by the server");
         }
@@ -322,7 +444,7 @@ int ballot_client_command(ballot_client_t *client, uint32_t argc, const char *co
     size_t sent = 0;
     /* Bounded: each write sends at least one byte or fails. */
     while (sent < out.size) {
-        ssize_t n = write(client->fd, out.bytes + sent, out.size - sent);
+        ssize_t n = client_io(client, true, out.bytes + sent, out.size - sent);
         if (n < 0 && errno == EINTR) {
             continue;
         }

@@ -35,9 +35,25 @@ typedef struct ballot_reply {
 
 typedef struct ballot_client ballot_client_t;
 
+/* Client TLS (docs/security.md "Clients: TLS"). The server's certificate is checked against
+ * ca_file (or the system's CAs when NULL) and must name the host connected to (a DNS or IP
+ * subject alternative name) unless skip_verify; cert_file/key_file present a client
+ * certificate for mutual TLS. */
+typedef struct ballot_client_tls {
+    bool enabled;
+    const char *ca_file;
+    const char *cert_file;
+    const char *key_file;
+    bool skip_verify;
+} ballot_client_tls_t;
+
 /* Connects to "host:port" within timeout_ms. 0, or -1 with a reason in err. */
 int ballot_client_connect(const char *address, uint32_t timeout_ms, ballot_client_t **out,
                           char *err, size_t err_bytes);
+/* The same over TLS when tls is non-NULL and enabled (the handshake within timeout_ms). */
+int ballot_client_connect_tls(const char *address, uint32_t timeout_ms,
+                              const ballot_client_tls_t *tls, ballot_client_t **out, char *err,
+                              size_t err_bytes);
 /* Sends one command and reads its reply (free it with ballot_reply_free). 0, or -1 on a
  * connection, timeout or protocol failure (the connection is then unusable). */
 int ballot_client_command(ballot_client_t *client, uint32_t argc, const char *const *argv,

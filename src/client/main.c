@@ -1,105 +1,324 @@
-/* ballot: the operator's tool for a Ballot cluster.
+/* ballot: the operator's tool for a Ballot cluster (docs/cli.md).
  *
- *   ballot [--cluster HOST:PORT,...] [--timeout MS] [--user NAME] [--pass PASSWORD]
- *          COMMAND [ARGS...]
- *     get KEY | set KEY VALUE | del KEY... | exists KEY... | incr KEY
- *     cas KEY EXPECTED NEW       1 when swapped, 0 when the value differs
- *     status                     every node: role, ballot, leader, commit/applied, lag, lease
- *     transfer-leader N          the leader hands over to node N
- *     trace [OPTIONS] FILES...   merge node traces, generation by generation
- *     snapshot save FILE | status FILE | restore FILE --data-dir DIR
- *                                backup and restore (snapshot_cmd.h)
- *     keygen --nodes N --out DIR  peer key files for a new cluster (keygen.c)
- *     passwd                     a password (stdin) as the users file's #<sha256>
+ *   ballot [GLOBAL OPTIONS] COMMAND [ARGS...] [GLOBAL OPTIONS]
  *
- * Key-value commands go to the first node of --cluster that answers; any node works, since
- * followers forward to the leader. */
+ * Every subcommand is one entry of cli_commands below; its code lives in the file named
+ * there and is declared in cli.h. Global options may come before or after the command
+ * (except for the commands that parse their own: trace, keygen, snapshot, passwd). */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
 #include <openssl/crypto.h>
 
-#include "client/ballot_client.h"
-#include "client/snapshot_cmd.h"
+#include "client/cli.h"
 #include "client/keygen.h"
-#include "core/msg.h"
+#include "client/snapshot_cmd.h"
 #include "server/acl.h"
 #include "trace/trace.h"
 
-#define CLI_DEFAULT_CLUSTER    "127.0.0.1:6381,127.0.0.1:6382,127.0.0.1:6383"
-#define CLI_NODES_MAX          16u
-#define CLI_ADDRESS_BYTES      280u
-#define CLI_TIMEOUT_MS_DEFAULT 5000u
-#define CLI_INFO_VALUE_BYTES   128u
-#define CLI_TRANSFER_WAIT_MS   5000u
-#define CLI_TRANSFER_POLL_MS   20u
+/* The same release as ballotd's INFO ballot_version. */
+#define CLI_VERSION "0.1.0"
 
-#define CLI_EXIT_OK    0
-#define CLI_EXIT_ERROR 1
-#define CLI_EXIT_USAGE 2
+static int cli_passwd(cli_t *cli, int argc, char **argv);
+static int cli_trace(cli_t *cli, int argc, char **argv);
+static int cli_keygen(cli_t *cli, int argc, char **argv);
+static int cli_snapshot(cli_t *cli, int argc, char **argv);
 
-typedef struct cli {
-    char nodes[CLI_NODES_MAX][CLI_ADDRESS_BYTES];
-    uint32_t node_count;
-    uint32_t timeout_ms;
-    const char *user;     /* --user or $BALLOT_USER; NULL: `default` */
-    const char *password; /* --pass or $BALLOT_PASSWORD; NULL: no AUTH */
-} cli_t;
+static const cli_command_t cli_commands[] = {
+    {"get", "get KEY", "print the value (linearizable read); exit 1 if there is none",
+     "Prints the value and a newline (simple), a KEY/VALUE table, or {\"key\",\"value\"}\n"
+     "(json; \"value_base64\" when the value is not UTF-8). A missing key prints nothing\n"
+     "and exits 1.\n",
+     1, 1, false, cli_get},
+    {"set", "set KEY VALUE|-", "store a value; '-' reads it from stdin",
+     "VALUE '-' reads the value from standard input, every byte of it (no newline is\n"
+     "stripped), so values of any size up to the server's --value-bytes-max work.\n",
+     2, 2, false, cli_set},
+    {"del", "del KEY...", "remove keys; prints how many existed", "", 1, -1, false, cli_del},
+    {"exists", "exists KEY...", "how many of the keys exist", "", 1, -1, false, cli_exists},
+    {"incr", "incr KEY", "add one to an integer value; prints the result", "", 1, 1, false,
+     cli_incr},
+    {"cas", "cas KEY EXPECTED NEW|-", "set NEW if the value is EXPECTED; prints 1 or 0",
+     "NEW '-' reads the new value from standard input.\n", 3, 3, false, cli_cas},
+    {"status", "status", "every node: role, ballot, leader, commit/applied, lag, lease",
+     "One row per node of --cluster, from its INFO: ROLE is INFO's role (leader, follower,\n"
+     "candidate), BALLOT the leader's ballot it follows ('-' when it knows no leader),\n"
+     "PROMISED the highest ballot it promised. Exit 3 when a node did not answer.\n",
+     0, 0, false, cli_status},
+    {"endpoint", "endpoint status|health", "per endpoint: status, or health (a read)",
+     "status: one row per endpoint of --cluster (id, version, role, ballots, indexes,\n"
+     "peers up, lease), like etcdctl endpoint status.\n"
+     "health: each endpoint must answer a linearizable read itself within --timeout (it\n"
+     "needs a leader and a majority). Exit 3 when an endpoint is down or unhealthy.\n",
+     1, 1, false, cli_endpoint},
+    {"transfer-leader", "transfer-leader N", "ask the leader to hand leadership to node N",
+     "Finds the leader (a node of --cluster, or the one their leader hints name), sends\n"
+     "BALLOT.TRANSFER N, and waits up to 5 s until node N leads. N is 2 or n2.\n",
+     1, 1, false, cli_transfer},
+    {"trace", "trace [OPTIONS] FILE...", "merge ballotd --trace files (ballot trace --help)", "", 0,
+     -1, true, cli_trace},
+    {"snapshot", "snapshot save|status|restore ...", "backups (ballot snapshot --help)", "", 0, -1,
+     true, cli_snapshot},
+    {"keygen", "keygen --nodes N --out DIR", "write peer key files DIR/node1.key..nodeN.key", "", 0,
+     -1, true, cli_keygen},
+    {"passwd", "passwd", "read a password on stdin, print the users file's '#<sha256>' rule", "", 0,
+     0, true, cli_passwd},
+};
 
-static void cli_usage(FILE *out)
+#define CLI_COMMAND_COUNT (sizeof(cli_commands) / sizeof(cli_commands[0]))
+
+static const char global_help[] =
+    "global options (before or after the command):\n"
+    "  --cluster HOST:PORT,...   nodes to talk to (default $BALLOT_CLUSTER, else\n"
+    "                            " CLI_DEFAULT_CLUSTER ")\n"
+    "  --timeout MS              how long a command may take, redirects and retries\n"
+    "                            included (default 5000)\n"
+    "  -w, --write-out FORMAT    simple (default), table or json\n"
+    "  --user NAME --pass PW     AUTH first (default $BALLOT_USER, $BALLOT_PASSWORD)\n"
+    "  --cacert FILE             client TLS, checking the server against FILE's CAs\n"
+    "  --cert FILE --key FILE    client TLS with a client certificate (mutual TLS)\n"
+    "  --tls                     client TLS with the system's CAs\n"
+    "  --insecure-skip-tls-verify  client TLS without checking the server\n"
+    "  -h, --help                help (ballot COMMAND --help for one command)\n"
+    "  --version                 the version\n"
+    "\n"
+    "exit codes: 0 ok (get: found), 1 not found, 2 usage error, 3 unavailable (no node\n"
+    "answered, no leader within --timeout), 4 refused by the cluster (an error reply),\n"
+    "5 a write whose outcome is unknown. Commands follow leader hints and -MOVED.\n"
+    "See docs/cli.md.\n";
+
+static void usage(FILE *out)
 {
-    fprintf(
-        out,
-        "usage: ballot [--cluster HOST:PORT,...] [--timeout MS] [--user NAME] [--pass PASSWORD]\n"
-        "              COMMAND [ARGS...]\n"
-        "\n"
-        "  get KEY                  print the value (linearizable read)\n"
-        "  set KEY VALUE            store a value\n"
-        "  del KEY...               remove keys; prints how many existed\n"
-        "  exists KEY...            how many of the keys exist\n"
-        "  incr KEY                 add one to an integer value\n"
-        "  cas KEY EXPECTED NEW     set NEW if the value is EXPECTED; prints 1 or 0\n"
-        "  status                   role, ballot, leader, commit/applied index, lag and\n"
-        "                           lease of every node\n"
-        "  transfer-leader N        ask the leader to hand leadership to node N\n"
-        "  trace [OPTIONS] FILES... merge ballotd --trace files (ballot trace --help)\n"
-        "  keygen --nodes N --out DIR  write peer key files DIR/node1.key..nodeN.key\n"
-        "  passwd                   read a password on stdin, print the '#<sha256>' rule\n"
-        "                           for the users file (docs/security.md)\n"
-        "  snapshot save FILE [--cluster HOST:PORT,...]\n"
-        "                           save a consistent snapshot of the cluster's state\n"
-        "  snapshot status FILE     check a saved file: slot, size, keys, checksums\n"
-        "  snapshot restore FILE --data-dir DIR\n"
-        "                           seed a fresh data directory from a saved file\n"
-        "\n"
-        "--cluster defaults to $BALLOT_CLUSTER, else %s\n"
-        "--user and --pass default to $BALLOT_USER and $BALLOT_PASSWORD; with a password\n"
-        "every connection starts with AUTH. `status` needs INFO (+info or +@admin).\n",
-        CLI_DEFAULT_CLUSTER);
+    fputs("usage: ballot [GLOBAL OPTIONS] COMMAND [ARGS...]\n\ncommands:\n", out);
+    for (size_t i = 0; i < CLI_COMMAND_COUNT; i++) {
+        fprintf(out, "  %-34s %s\n", cli_commands[i].synopsis, cli_commands[i].summary);
+    }
+    fputc('\n', out);
+    fputs(global_help, out);
 }
 
-static uint64_t cli_now_ms(void)
+static void command_help(const cli_command_t *c)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+    printf("usage: ballot %s\n\n%s.\n", c->synopsis, c->summary);
+    if (c->help[0] != '\0') {
+        printf("\n%s", c->help);
+    }
+    printf("\n%s", global_help);
 }
 
-static int cli_set_cluster(cli_t *cli, const char *list)
+static const cli_command_t *find_command(const char *name)
+{
+    for (size_t i = 0; i < CLI_COMMAND_COUNT; i++) {
+        if (strcmp(cli_commands[i].name, name) == 0) {
+            return &cli_commands[i];
+        }
+    }
+    return NULL;
+}
+
+/* ---- commands that parse their own options ---- */
+
+/* ballot passwd: one password on stdin (up to the first newline) as the users file's
+ * '#<sha256>' rule; the plaintext is wiped from memory once hashed. */
+static int cli_passwd(cli_t *cli, int argc, char **argv)
+{
+    if (argc > 1 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
+        command_help(find_command("passwd"));
+        return CLI_EXIT_OK;
+    }
+    if (argc > 1) {
+        return cli_fail(cli, CLI_EXIT_USAGE, "unexpected argument '%s'", argv[1]);
+    }
+    char line[1024];
+    if (fgets(line, sizeof(line), stdin) == NULL) {
+        return cli_fail(cli, CLI_EXIT_USAGE, "no password on stdin");
+    }
+    size_t n = strcspn(line, "\r\n");
+    if (n == sizeof(line) - 1) {
+        OPENSSL_cleanse(line, sizeof(line));
+        return cli_fail(cli, CLI_EXIT_USAGE, "password longer than %zu bytes", sizeof(line) - 2);
+    }
+    char hex[2 * ACL_HASH_BYTES + 1];
+    acl_hash_hex(line, n, hex);
+    OPENSSL_cleanse(line, sizeof(line));
+    if (n == 0) {
+        return cli_fail(cli, CLI_EXIT_USAGE, "empty password");
+    }
+    printf("#%s\n", hex);
+    return CLI_EXIT_OK;
+}
+
+static int cli_trace(cli_t *cli, int argc, char **argv)
+{
+    (void)cli;
+    return trace_cli_main(argc, argv);
+}
+
+static int cli_keygen(cli_t *cli, int argc, char **argv)
+{
+    (void)cli;
+    return keygen_main(argc, argv);
+}
+
+static int cli_snapshot(cli_t *cli, int argc, char **argv)
+{
+    snapshot_cli_options_t options = {
+        .cluster = cli->cluster_text,
+        .timeout_ms = cli->timeout_ms,
+        .user = cli->user,
+        .password = cli->password,
+        .tls = &cli->tls,
+        .format = (int)cli->format,
+    };
+    return snapshot_cli_main(&options, argc - 1, argv + 1);
+}
+
+/* ---- global options ---- */
+
+typedef struct parsed {
+    const char *cluster;
+    bool timeout_set;
+    int positional_count;
+    char **positional;
+    bool help;
+    bool version;
+} parsed_t;
+
+/* "--name VALUE" or "--name=VALUE" at argv[*i]; NULL when it is not that option. *missing
+ * is set when the option has no value. */
+static const char *option_value(int argc, char **argv, int *i, const char *name, bool *missing)
+{
+    size_t n = strlen(name);
+    const char *arg = argv[*i];
+    if (strncmp(arg, name, n) != 0) {
+        return NULL;
+    }
+    if (arg[n] == '=') {
+        return arg + n + 1;
+    }
+    if (arg[n] != '\0') {
+        return NULL;
+    }
+    if (*i + 1 >= argc) {
+        *missing = true;
+        return NULL;
+    }
+    *i += 1;
+    return argv[*i];
+}
+
+static int set_format(cli_t *cli, const char *value)
+{
+    if (strcmp(value, "simple") == 0) {
+        cli->format = CLI_FORMAT_SIMPLE;
+    } else if (strcmp(value, "table") == 0) {
+        cli->format = CLI_FORMAT_TABLE;
+    } else if (strcmp(value, "json") == 0) {
+        cli->format = CLI_FORMAT_JSON;
+    } else {
+        return cli_fail(cli, CLI_EXIT_USAGE, "-w '%s': want simple, table or json", value);
+    }
+    return CLI_EXIT_OK;
+}
+
+static int set_timeout(cli_t *cli, const char *value)
+{
+    char *end = NULL;
+    unsigned long ms = strtoul(value, &end, 10);
+    if (value[0] < '0' || value[0] > '9' || *end != '\0' || ms == 0 || ms > 600000) {
+        return cli_fail(cli, CLI_EXIT_USAGE, "--timeout '%s': want 1..600000 (ms)", value);
+    }
+    cli->timeout_ms = (uint32_t)ms;
+    return CLI_EXIT_OK;
+}
+
+/* One global option at argv[*i]. CLI_EXIT_OK, CLI_EXIT_USAGE, or -1 when it is not one. */
+static int global_option(cli_t *cli, parsed_t *p, int argc, char **argv, int *i)
+{
+    const char *arg = argv[*i];
+    bool missing = false;
+    const char *v = NULL;
+    if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
+        p->help = true;
+        return CLI_EXIT_OK;
+    }
+    if (strcmp(arg, "--version") == 0) {
+        p->version = true;
+        return CLI_EXIT_OK;
+    }
+    if (strcmp(arg, "--tls") == 0) {
+        cli->tls.enabled = true;
+        return CLI_EXIT_OK;
+    }
+    if (strcmp(arg, "--insecure-skip-tls-verify") == 0) {
+        cli->tls.enabled = true;
+        cli->tls.skip_verify = true;
+        return CLI_EXIT_OK;
+    }
+    if ((v = option_value(argc, argv, i, "-w", &missing)) != NULL ||
+        (v = option_value(argc, argv, i, "--write-out", &missing)) != NULL) {
+        return set_format(cli, v);
+    }
+    if ((v = option_value(argc, argv, i, "--cluster", &missing)) != NULL ||
+        (v = option_value(argc, argv, i, "--endpoints", &missing)) != NULL) {
+        p->cluster = v;
+        return CLI_EXIT_OK;
+    }
+    if ((v = option_value(argc, argv, i, "--timeout", &missing)) != NULL) {
+        return set_timeout(cli, v);
+    }
+    if ((v = option_value(argc, argv, i, "--user", &missing)) != NULL) {
+        cli->user = v;
+        return CLI_EXIT_OK;
+    }
+    if ((v = option_value(argc, argv, i, "--pass", &missing)) != NULL) {
+        cli->password = v;
+        return CLI_EXIT_OK;
+    }
+    if ((v = option_value(argc, argv, i, "--cacert", &missing)) != NULL) {
+        cli->tls.enabled = true;
+        cli->tls.ca_file = v;
+        return CLI_EXIT_OK;
+    }
+    if ((v = option_value(argc, argv, i, "--cert", &missing)) != NULL) {
+        cli->tls.enabled = true;
+        cli->tls.cert_file = v;
+        return CLI_EXIT_OK;
+    }
+    if ((v = option_value(argc, argv, i, "--key", &missing)) != NULL) {
+        cli->tls.enabled = true;
+        cli->tls.key_file = v;
+        return CLI_EXIT_OK;
+    }
+    if (missing) {
+        return cli_fail(cli, CLI_EXIT_USAGE, "%s needs a value", arg);
+    }
+    return -1;
+}
+
+static int set_cluster(cli_t *cli, const char *list)
 {
     cli->node_count = 0;
+    cli->cluster_text = list;
     const char *at = list;
     while (*at != '\0') {
         size_t n = strcspn(at, ",");
-        if (n == 0 || n >= CLI_ADDRESS_BYTES || cli->node_count >= CLI_NODES_MAX) {
-            fprintf(stderr, "ballot: bad --cluster list '%s'\n", list);
-            return -1;
+        if (n == 0 || n >= CLI_ADDRESS_BYTES) {
+            return cli_fail(cli, CLI_EXIT_USAGE, "--cluster '%s': an empty or too long address",
+                            list);
+        }
+        if (cli->node_count >= CLI_NODES_MAX) {
+            return cli_fail(cli, CLI_EXIT_USAGE, "--cluster '%s': more than %u addresses", list,
+                            CLI_NODES_MAX);
         }
         memcpy(cli->nodes[cli->node_count], at, n);
         cli->nodes[cli->node_count][n] = '\0';
+        if (strrchr(cli->nodes[cli->node_count], ':') == NULL) {
+            return cli_fail(cli, CLI_EXIT_USAGE, "--cluster: '%s' is not HOST:PORT",
+                            cli->nodes[cli->node_count]);
+        }
         cli->node_count++;
         at += n;
         if (*at == ',') {
@@ -107,350 +326,138 @@ static int cli_set_cluster(cli_t *cli, const char *list)
         }
     }
     if (cli->node_count == 0) {
-        fprintf(stderr, "ballot: --cluster names no node\n");
-        return -1;
+        return cli_fail(cli, CLI_EXIT_USAGE, "--cluster names no node");
     }
-    return 0;
+    return CLI_EXIT_OK;
 }
 
-/* One command to one node; 0 with a reply, -1 (reason in err) when the node is unreachable. */
-static int cli_ask(const cli_t *cli, const char *address, uint32_t argc, const char *const *argv,
-                   ballot_reply_t *reply, char *err, size_t err_bytes)
+static int check_arguments(cli_t *cli, const cli_command_t *c, int argc, char **argv)
 {
-    ballot_client_t *client = NULL;
-    if (ballot_client_connect(address, cli->timeout_ms, &client, err, err_bytes) != 0) {
-        return -1;
-    }
-    if (cli->password != NULL) {
-        const char *auth[] = {"AUTH", cli->user != NULL ? cli->user : "default", cli->password};
-        int rc = ballot_client_command(client, 3, auth, NULL, reply, err, err_bytes);
-        if (rc == 0 && reply->type != BALLOT_REPLY_STATUS) {
-            /* The AUTH refusal is the answer (WRONGPASS). */
-            ballot_client_close(client);
-            return 0;
+    /* What each missing argument is called, by command and position. */
+    static const char *const names[][4] = {
+        {"get", "KEY", NULL, NULL},
+        {"set", "KEY", "VALUE (or - for stdin)", NULL},
+        {"incr", "KEY", NULL, NULL},
+        {"cas", "KEY", "EXPECTED", "NEW (or - for stdin)"},
+        {"endpoint", "status or health", NULL, NULL},
+        {"transfer-leader", "the node id N", NULL, NULL},
+    };
+    int n = argc - 1;
+    if (n < c->min_args) {
+        const char *what = c->max_args < 0 ? "KEY" : "an argument";
+        for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+            if (strcmp(names[i][0], c->name) == 0 && n + 1 < 4 && names[i][n + 1] != NULL) {
+                what = names[i][n + 1];
+            }
         }
-        if (rc == 0) {
-            ballot_reply_free(reply);
-        }
-        if (rc != 0) {
-            ballot_client_close(client);
-            return rc;
-        }
+        return cli_fail(cli, CLI_EXIT_USAGE, "missing %s (usage: ballot %s)", what, c->synopsis);
     }
-    int rc = ballot_client_command(client, argc, argv, NULL, reply, err, err_bytes);
-    ballot_client_close(client);
-    return rc;
-}
-
-static void cli_print_reply(const ballot_reply_t *reply)
-{
-    switch (reply->type) {
-    case BALLOT_REPLY_STATUS:
-        printf("%s\n", reply->text);
-        break;
-    case BALLOT_REPLY_INTEGER:
-        printf("%lld\n", (long long)reply->integer);
-        break;
-    case BALLOT_REPLY_BULK:
-        fwrite(reply->text, 1, reply->size, stdout);
-        printf("\n");
-        break;
-    case BALLOT_REPLY_NIL:
-        printf("(nil)\n");
-        break;
-    case BALLOT_REPLY_ARRAY:
-        for (size_t i = 0; i < reply->element_count; i++) {
-            cli_print_reply(&reply->elements[i]);
-        }
-        break;
-    case BALLOT_REPLY_ERROR:
-        fprintf(stderr, "error: %s\n", reply->text);
-        break;
+    if (c->max_args >= 0 && n > c->max_args) {
+        return cli_fail(cli, CLI_EXIT_USAGE, "unexpected argument '%s' (usage: ballot %s)",
+                        argv[c->max_args + 1], c->synopsis);
     }
-}
-
-/* A key-value command: the first node that answers takes it. */
-static int cli_kv(const cli_t *cli, uint32_t argc, const char *const *argv)
-{
-    char err[BALLOT_CLIENT_ERROR_BYTES];
-    for (uint32_t i = 0; i < cli->node_count; i++) {
-        ballot_reply_t reply;
-        if (cli_ask(cli, cli->nodes[i], argc, argv, &reply, err, sizeof(err)) != 0) {
-            fprintf(stderr, "ballot: %s; trying the next node\n", err);
-            continue;
-        }
-        cli_print_reply(&reply);
-        int status = reply.type == BALLOT_REPLY_ERROR ? CLI_EXIT_ERROR : CLI_EXIT_OK;
-        ballot_reply_free(&reply);
-        return status;
+    if (argc > (int)BALLOT_CLIENT_ARGS_MAX) {
+        return cli_fail(cli, CLI_EXIT_USAGE, "more than %u arguments", BALLOT_CLIENT_ARGS_MAX - 1u);
     }
-    fprintf(stderr, "ballot: no node of the cluster answered\n");
-    return CLI_EXIT_ERROR;
-}
-
-typedef struct node_view {
-    bool up;
-    char error[BALLOT_CLIENT_ERROR_BYTES];
-    char node_id[CLI_INFO_VALUE_BYTES];
-    char role[CLI_INFO_VALUE_BYTES];
-    char ballot[CLI_INFO_VALUE_BYTES];
-    char leader_id[CLI_INFO_VALUE_BYTES];
-    char lease_held[CLI_INFO_VALUE_BYTES];
-    char lease_ms[CLI_INFO_VALUE_BYTES];
-    char rejoining[CLI_INFO_VALUE_BYTES];
-    uint64_t commit;
-    uint64_t applied;
-} node_view_t;
-
-static void cli_view(const cli_t *cli, const char *address, node_view_t *v)
-{
-    static const char *const argv[] = {"INFO"};
-    memset(v, 0, sizeof(*v));
-    ballot_reply_t reply;
-    if (cli_ask(cli, address, 1, argv, &reply, v->error, sizeof(v->error)) != 0) {
-        return;
-    }
-    if (reply.type != BALLOT_REPLY_BULK) {
-        snprintf(v->error, sizeof(v->error), "INFO failed: %s",
-                 reply.text != NULL ? reply.text : "unexpected reply");
-        ballot_reply_free(&reply);
-        return;
-    }
-    char number[CLI_INFO_VALUE_BYTES];
-    v->up = ballot_info_field(reply.text, "role", v->role, sizeof(v->role));
-    ballot_info_field(reply.text, "node_id", v->node_id, sizeof(v->node_id));
-    ballot_info_field(reply.text, "ballot", v->ballot, sizeof(v->ballot));
-    ballot_info_field(reply.text, "leader_id", v->leader_id, sizeof(v->leader_id));
-    ballot_info_field(reply.text, "lease_held", v->lease_held, sizeof(v->lease_held));
-    ballot_info_field(reply.text, "lease_remaining_ms", v->lease_ms, sizeof(v->lease_ms));
-    ballot_info_field(reply.text, "rejoining", v->rejoining, sizeof(v->rejoining));
-    if (ballot_info_field(reply.text, "commit_index", number, sizeof(number))) {
-        v->commit = strtoull(number, NULL, 10);
-    }
-    if (ballot_info_field(reply.text, "applied_index", number, sizeof(number))) {
-        v->applied = strtoull(number, NULL, 10);
-    }
-    if (!v->up) {
-        snprintf(v->error, sizeof(v->error), "not a ballotd (no role in INFO)");
-    }
-    ballot_reply_free(&reply);
-}
-
-static int cli_status(const cli_t *cli)
-{
-    node_view_t views[CLI_NODES_MAX];
-    uint64_t commit_max = 0;
-    uint32_t up = 0;
-    for (uint32_t i = 0; i < cli->node_count; i++) {
-        cli_view(cli, cli->nodes[i], &views[i]);
-        if (views[i].up) {
-            up++;
-            commit_max = views[i].commit > commit_max ? views[i].commit : commit_max;
-        }
-    }
-    printf("%-5s %-22s %-10s %-12s %-7s %-10s %-10s %-6s %s\n", "NODE", "ADDRESS", "ROLE", "BALLOT",
-           "LEADER", "COMMIT", "APPLIED", "LAG", "LEASE");
-    for (uint32_t i = 0; i < cli->node_count; i++) {
-        const node_view_t *v = &views[i];
-        if (!v->up) {
-            printf("%-5s %-22s %-10s %s\n", "?", cli->nodes[i], "down", v->error);
-            continue;
-        }
-        char node[CLI_INFO_VALUE_BYTES + 8];
-        char leader[CLI_INFO_VALUE_BYTES + 8];
-        char lease[CLI_INFO_VALUE_BYTES + 32];
-        snprintf(node, sizeof(node), "n%s", v->node_id);
-        snprintf(leader, sizeof(leader), "%s%s", strcmp(v->leader_id, "0") == 0 ? "" : "n",
-                 strcmp(v->leader_id, "0") == 0 ? "-" : v->leader_id);
-        if (strcmp(v->lease_held, "1") == 0) {
-            snprintf(lease, sizeof(lease), "held, %s ms left", v->lease_ms);
-        } else {
-            snprintf(lease, sizeof(lease), "-");
-        }
-        printf("%-5s %-22s %-10s %-12s %-7s %-10llu %-10llu %-6llu %s%s\n", node, cli->nodes[i],
-               v->role, v->ballot, leader, (unsigned long long)v->commit,
-               (unsigned long long)v->applied, (unsigned long long)(commit_max - v->applied), lease,
-               strcmp(v->rejoining, "1") == 0 ? " (rejoining)" : "");
-    }
-    return up == cli->node_count ? CLI_EXIT_OK : CLI_EXIT_ERROR;
-}
-
-static int cli_find_role(const cli_t *cli, const char *role, const char *node_id)
-{
-    for (uint32_t i = 0; i < cli->node_count; i++) {
-        node_view_t v;
-        cli_view(cli, cli->nodes[i], &v);
-        if (v.up && (role == NULL || strcmp(v.role, role) == 0) &&
-            (node_id == NULL || strcmp(v.node_id, node_id) == 0)) {
-            return (int)i;
-        }
-    }
-    return -1;
-}
-
-static int cli_transfer(const cli_t *cli, const char *to)
-{
-    int leader = cli_find_role(cli, "leader", NULL);
-    if (leader < 0) {
-        fprintf(stderr, "ballot: no node reports itself leader; try again after the election\n");
-        return CLI_EXIT_ERROR;
-    }
-    const char *argv[] = {"BALLOT.TRANSFER", to};
-    char err[BALLOT_CLIENT_ERROR_BYTES];
-    ballot_reply_t reply;
-    uint64_t start = cli_now_ms();
-    if (cli_ask(cli, cli->nodes[leader], 2, argv, &reply, err, sizeof(err)) != 0) {
-        fprintf(stderr, "ballot: %s\n", err);
-        return CLI_EXIT_ERROR;
-    }
-    if (reply.type == BALLOT_REPLY_ERROR) {
-        fprintf(stderr, "ballot: %s refused: %s\n", cli->nodes[leader], reply.text);
-        ballot_reply_free(&reply);
-        return CLI_EXIT_ERROR;
-    }
-    ballot_reply_free(&reply);
-    /* Bounded by CLI_TRANSFER_WAIT_MS. */
-    while (cli_now_ms() - start < CLI_TRANSFER_WAIT_MS) {
-        if (cli_find_role(cli, "leader", to) >= 0) {
-            printf("n%s leads (handover took %llu ms)\n", to,
-                   (unsigned long long)(cli_now_ms() - start));
-            return CLI_EXIT_OK;
-        }
-        usleep(CLI_TRANSFER_POLL_MS * 1000u);
-    }
-    fprintf(stderr, "ballot: n%s did not become leader within %u ms (see ballot status)\n", to,
-            CLI_TRANSFER_WAIT_MS);
-    return CLI_EXIT_ERROR;
-}
-
-typedef struct kv_verb {
-    const char *name;
-    const char *redis;
-    int min_args; /* after the verb */
-    int max_args; /* -1: any */
-} kv_verb_t;
-
-static const kv_verb_t cli_verbs[] = {
-    {"get", "GET", 1, 1},        {"set", "SET", 2, 2},   {"del", "DEL", 1, -1},
-    {"exists", "EXISTS", 1, -1}, {"incr", "INCR", 1, 1}, {"cas", "CAS", 3, 3},
-};
-
-static int cli_run(cli_t *cli, int argc, char **argv)
-{
-    const char *verb = argv[0];
-    if (strcmp(verb, "status") == 0 && argc == 1) {
-        return cli_status(cli);
-    }
-    if (strcmp(verb, "transfer-leader") == 0 && argc == 2) {
-        return cli_transfer(cli, argv[1]);
-    }
-    for (size_t i = 0; i < sizeof(cli_verbs) / sizeof(cli_verbs[0]); i++) {
-        const kv_verb_t *v = &cli_verbs[i];
-        int n = argc - 1;
-        if (strcmp(verb, v->name) != 0) {
-            continue;
-        }
-        if (n < v->min_args || (v->max_args >= 0 && n > v->max_args) ||
-            argc > (int)BALLOT_CLIENT_ARGS_MAX) {
-            break;
-        }
-        const char *args[BALLOT_CLIENT_ARGS_MAX];
-        args[0] = v->redis;
-        for (int a = 1; a < argc; a++) {
-            args[a] = argv[a];
-        }
-        return cli_kv(cli, (uint32_t)argc, args);
-    }
-    fprintf(stderr, "ballot: unknown command or wrong arguments: %s\n", verb);
-    cli_usage(stderr);
-    return CLI_EXIT_USAGE;
-}
-
-/* ballot passwd: one password on stdin (up to the first newline) as the users file's
- * '#<sha256>' rule; the plaintext is wiped from memory once hashed. */
-static int cli_passwd(void)
-{
-    char line[1024];
-    if (fgets(line, sizeof(line), stdin) == NULL) {
-        fprintf(stderr, "ballot passwd: no password on stdin\n");
-        return CLI_EXIT_USAGE;
-    }
-    size_t n = strcspn(line, "\r\n");
-    if (n == sizeof(line) - 1) {
-        OPENSSL_cleanse(line, sizeof(line));
-        fprintf(stderr, "ballot passwd: password longer than %zu bytes\n", sizeof(line) - 2);
-        return CLI_EXIT_USAGE;
-    }
-    char hex[2 * ACL_HASH_BYTES + 1];
-    acl_hash_hex(line, n, hex);
-    OPENSSL_cleanse(line, sizeof(line));
-    if (n == 0) {
-        fprintf(stderr, "ballot passwd: empty password\n");
-        return CLI_EXIT_USAGE;
-    }
-    printf("#%s\n", hex);
     return CLI_EXIT_OK;
 }
 
 int main(int argc, char **argv)
 {
-    cli_t cli = {.timeout_ms = CLI_TIMEOUT_MS_DEFAULT,
-                 .user = getenv("BALLOT_USER"),
-                 .password = getenv("BALLOT_PASSWORD")};
-    const char *cluster = getenv("BALLOT_CLUSTER");
+    static cli_t cli;
+    /* A node that closes the connection mid-request is an error to report, not a signal. */
+    signal(SIGPIPE, SIG_IGN);
+    cli.timeout_ms = CLI_TIMEOUT_MS_DEFAULT;
+    cli.user = getenv("BALLOT_USER");
+    cli.password = getenv("BALLOT_PASSWORD");
+    cli.prog = "ballot";
+    parsed_t p = {.cluster = getenv("BALLOT_CLUSTER")};
+    char **positional = calloc((size_t)argc + 1u, sizeof(*positional));
+    if (positional == NULL) {
+        return cli_fail(&cli, CLI_EXIT_USAGE, "out of memory");
+    }
+    const cli_command_t *command = NULL;
+    int n = 0;
     int i = 1;
-    for (; i < argc && strncmp(argv[i], "--", 2) == 0; i++) {
-        if (strcmp(argv[i], "--help") == 0) {
-            cli_usage(stdout);
-            return CLI_EXIT_OK;
-        } else if (strcmp(argv[i], "--user") == 0 && i + 1 < argc) {
-            cli.user = argv[++i];
-        } else if (strcmp(argv[i], "--pass") == 0 && i + 1 < argc) {
-            cli.password = argv[++i];
-        } else if (strcmp(argv[i], "--cluster") == 0 && i + 1 < argc) {
-            cluster = argv[++i];
-        } else if (strcmp(argv[i], "--timeout") == 0 && i + 1 < argc) {
-            char *end = NULL;
-            unsigned long ms = strtoul(argv[++i], &end, 10);
-            if (*end != '\0' || ms == 0 || ms > 600000) {
-                fprintf(stderr, "ballot: --timeout must be 1..600000 ms\n");
-                return CLI_EXIT_USAGE;
-            }
-            cli.timeout_ms = (uint32_t)ms;
-        } else {
-            fprintf(stderr, "ballot: unknown option %s\n", argv[i]);
-            cli_usage(stderr);
-            return CLI_EXIT_USAGE;
+    bool options_done = false;
+    for (; i < argc; i++) {
+        const char *arg = argv[i];
+        if (command != NULL && command->own_options) {
+            positional[n++] = argv[i]; /* trace, snapshot, keygen, passwd: theirs, as typed */
+            continue;
         }
+        if (!options_done && strcmp(arg, "--") == 0 && command != NULL) {
+            options_done = true;
+            continue;
+        }
+        if (!options_done && arg[0] == '-' && arg[1] != '\0') {
+            int rc = global_option(&cli, &p, argc, argv, &i);
+            if (rc == -1) {
+                rc = cli_fail(&cli, CLI_EXIT_USAGE, "unknown option '%s' (ballot --help)", arg);
+            }
+            if (rc != CLI_EXIT_OK) {
+                free(positional);
+                return rc;
+            }
+            continue;
+        }
+        if (command == NULL && strcmp(arg, "help") == 0 && !p.help) {
+            p.help = true; /* `ballot help [COMMAND]` */
+            continue;
+        }
+        if (command == NULL) {
+            command = find_command(arg);
+            if (command == NULL) {
+                free(positional);
+                return cli_fail(&cli, CLI_EXIT_USAGE, "unknown command '%s' (ballot --help)", arg);
+            }
+        }
+        positional[n++] = argv[i];
     }
-    if (i >= argc) {
-        cli_usage(stderr);
-        return CLI_EXIT_USAGE;
+    if (p.version) {
+        printf("ballot %s\n", CLI_VERSION);
+        free(positional);
+        return CLI_EXIT_OK;
     }
-    if (strcmp(argv[i], "trace") == 0) {
-        return trace_cli_main(argc - i, argv + i);
+    if (p.help && command != NULL && command->own_options && n == 1) {
+        p.help = false; /* `ballot help trace`: its own help */
+        positional[n++] = "--help";
     }
-    if (strcmp(argv[i], "keygen") == 0) {
-        return keygen_main(argc - i, argv + i);
+    if (p.help || command == NULL) {
+        if (command != NULL) {
+            command_help(command);
+        } else {
+            usage(p.help ? stdout : stderr);
+        }
+        free(positional);
+        if (!p.help) {
+            return cli_fail(&cli, CLI_EXIT_USAGE, "no command given");
+        }
+        return CLI_EXIT_OK;
     }
-    if (strcmp(argv[i], "passwd") == 0 && i + 1 == argc) {
-        return cli_passwd();
-    }
+    char prog[64];
+    snprintf(prog, sizeof(prog), "ballot %s", command->name);
+    cli.prog = prog;
+    int rc = CLI_EXIT_OK;
     if (cli.user != NULL && cli.password == NULL) {
-        fprintf(stderr, "ballot: --user needs --pass (or $BALLOT_PASSWORD)\n");
-        return CLI_EXIT_USAGE;
+        rc = cli_fail(&cli, CLI_EXIT_USAGE, "--user needs --pass (or $BALLOT_PASSWORD)");
     }
-    if (strcmp(argv[i], "snapshot") == 0) {
-        snapshot_cli_options_t options = {
-            .cluster = cluster != NULL ? cluster : CLI_DEFAULT_CLUSTER,
-            .timeout_ms = cli.timeout_ms,
-            .user = cli.user,
-            .password = cli.password,
-        };
-        return snapshot_cli_main(&options, argc - i - 1, argv + i + 1);
+    if (rc == CLI_EXIT_OK && (cli.tls.cert_file != NULL) != (cli.tls.key_file != NULL)) {
+        rc = cli_fail(&cli, CLI_EXIT_USAGE, "--cert and --key go together");
     }
-    if (cli_set_cluster(&cli, cluster != NULL ? cluster : CLI_DEFAULT_CLUSTER) != 0) {
-        return CLI_EXIT_USAGE;
+    if (rc == CLI_EXIT_OK) {
+        rc = set_cluster(&cli, p.cluster != NULL ? p.cluster : CLI_DEFAULT_CLUSTER);
     }
-    return cli_run(&cli, argc - i, argv + i);
+    /* positional[0] is the command's name. */
+    if (rc == CLI_EXIT_OK && !command->own_options) {
+        rc = check_arguments(&cli, command, n, positional);
+    }
+    if (rc == CLI_EXIT_OK) {
+        rc = command->run(&cli, n, positional);
+    }
+    free(positional);
+    if (fflush(stdout) != 0 && rc == CLI_EXIT_OK) {
+        rc = cli_fail(&cli, CLI_EXIT_UNAVAILABLE, "writing the output failed");
+    }
+    return rc;
 }

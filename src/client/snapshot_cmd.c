@@ -23,6 +23,7 @@
 #include "base/crc32c.h"
 #include "base/endian.h"
 #include "client/ballot_client.h"
+#include "client/cli.h"
 #include "client/snapshot_cmd.h"
 #include "kv/kv.h"
 #include "storage/storage.h"
@@ -292,7 +293,8 @@ static int snap_save_from(snap_save_t *s, const snapshot_cli_options_t *options,
                           uint32_t timeout_ms, char *err, size_t err_bytes)
 {
     char why[BALLOT_CLIENT_ERROR_BYTES];
-    if (ballot_client_connect(s->address, timeout_ms, &s->client, why, sizeof(why)) != 0) {
+    if (ballot_client_connect_tls(s->address, timeout_ms, options->tls, &s->client, why,
+                                  sizeof(why)) != 0) {
         snprintf(err, err_bytes, "%s", why);
         return -1;
     }
@@ -479,20 +481,51 @@ static int snap_verify(const char *path, snap_file_t *f, char *err, size_t err_b
     return 0;
 }
 
-static int snap_status(const char *file)
+static int snap_status(const char *file, int format)
 {
     snap_file_t f;
     char err[SNAP_MSG_BYTES];
-    if (snap_verify(file, &f, err, sizeof(err)) != 0) {
+    bool ok = snap_verify(file, &f, err, sizeof(err)) == 0;
+    if (!ok) {
         fprintf(stderr, "ballot: %s\n", err);
-        printf("checksum: FAILED\n");
-        return SNAP_EXIT_ERROR;
     }
-    printf("file: %s\nslot: %" PRIu64 "\nsize: %" PRIu64 " bytes (state image %" PRIu64
-           " bytes)\nkeys: %" PRIu64 "\nclient sessions: %u\nchecksum: ok\n",
-           file, f.snap.slot, f.file_size, f.snap.size, f.keys, f.clients);
-    snap_file_free(&f);
-    return SNAP_EXIT_OK;
+    if (format == CLI_FORMAT_SIMPLE) {
+        if (ok) {
+            printf("file: %s\nslot: %" PRIu64 "\nsize: %" PRIu64 " bytes (state image %" PRIu64
+                   " bytes)\nkeys: %" PRIu64 "\nclient sessions: %u\nchecksum: ok\n",
+                   file, f.snap.slot, f.file_size, f.snap.size, f.keys, f.clients);
+        } else {
+            printf("checksum: FAILED\n");
+        }
+    } else {
+        static const char *const headers[] = {
+            "FILE", "SLOT", "SIZE", "IMAGE", "KEYS", "CLIENT SESSIONS", "CHECKSUM"};
+        static const char *const keys[] = {
+            "file", "slot", "size", "image_size", "keys", "client_sessions", "checksum"};
+        cli_table_t t;
+        cli_table_init(&t, 7);
+        for (uint32_t c = 0; c < 7; c++) {
+            t.headers[c] = headers[c];
+            t.json_keys[c] = keys[c];
+            t.json_raw[c] = c >= 1 && c <= 5;
+        }
+        char n[5][24] = {{0}};
+        if (ok) {
+            snprintf(n[0], sizeof(n[0]), "%" PRIu64, f.snap.slot);
+            snprintf(n[1], sizeof(n[1]), "%" PRIu64, f.file_size);
+            snprintf(n[2], sizeof(n[2]), "%" PRIu64, f.snap.size);
+            snprintf(n[3], sizeof(n[3]), "%" PRIu64, f.keys);
+            snprintf(n[4], sizeof(n[4]), "%u", f.clients);
+        }
+        const char *cells[7] = {file, n[0], n[1], n[2], n[3], n[4], ok ? "ok" : "FAILED"};
+        cli_table_add(&t, cells);
+        cli_table_print(&t, (cli_format_t)format, stdout);
+        cli_table_free(&t);
+    }
+    if (ok) {
+        snap_file_free(&f);
+    }
+    return ok ? SNAP_EXIT_OK : SNAP_EXIT_ERROR;
 }
 
 /* 0 when dir is absent (it is created) or empty; -1 with the reason otherwise. */
@@ -574,11 +607,15 @@ static int snap_restore(const char *file, const char *dir)
     return SNAP_EXIT_OK;
 }
 
-static void snap_usage(void)
+static void snap_usage(FILE *out)
 {
-    fprintf(stderr, "usage: ballot snapshot save FILE [--cluster HOST:PORT,...]\n"
-                    "       ballot snapshot status FILE\n"
-                    "       ballot snapshot restore FILE --data-dir DIR\n");
+    if (out == stderr) {
+        fputs("(ballot snapshot --help for usage)\n", out);
+        return;
+    }
+    fprintf(out, "usage: ballot snapshot save FILE [--cluster HOST:PORT,...]\n"
+                 "       ballot snapshot status FILE [-w simple|table|json]\n"
+                 "       ballot snapshot restore FILE --data-dir DIR\n");
 }
 
 int snapshot_cli_main(const snapshot_cli_options_t *options, int argc, char **argv)
@@ -587,22 +624,53 @@ int snapshot_cli_main(const snapshot_cli_options_t *options, int argc, char **ar
     uint32_t timeout_ms = options->timeout_ms;
     const char *file = NULL;
     const char *data_dir = NULL;
+    int format = options->format;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+            snap_usage(stdout);
+            return SNAP_EXIT_OK;
+        }
+    }
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--cluster") == 0 && i + 1 < argc) {
             cluster = argv[++i];
         } else if (strcmp(argv[i], "--data-dir") == 0 && i + 1 < argc) {
             data_dir = argv[++i];
+        } else if ((strcmp(argv[i], "-w") == 0 || strcmp(argv[i], "--write-out") == 0) &&
+                   i + 1 < argc) {
+            const char *w = argv[++i];
+            format = strcmp(w, "simple") == 0  ? CLI_FORMAT_SIMPLE
+                     : strcmp(w, "table") == 0 ? CLI_FORMAT_TABLE
+                     : strcmp(w, "json") == 0  ? CLI_FORMAT_JSON
+                                               : -1;
+            if (format < 0) {
+                fprintf(stderr, "ballot snapshot: -w '%s': want simple, table or json\n", w);
+                return SNAP_EXIT_USAGE;
+            }
         } else if (strncmp(argv[i], "--", 2) != 0 && file == NULL) {
             file = argv[i];
         } else {
-            fprintf(stderr, "ballot snapshot: unexpected argument %s\n", argv[i]);
-            snap_usage();
+            fprintf(stderr, "ballot snapshot: unexpected argument '%s'\n", argv[i]);
+            snap_usage(stderr);
             return SNAP_EXIT_USAGE;
         }
     }
     const char *verb = argc > 0 ? argv[0] : "";
-    if (file == NULL || file[0] == '\0' || (data_dir != NULL) != (strcmp(verb, "restore") == 0)) {
-        snap_usage();
+    if (strcmp(verb, "save") != 0 && strcmp(verb, "status") != 0 && strcmp(verb, "restore") != 0) {
+        fprintf(stderr, "ballot snapshot: %s%s%s (want save, status or restore)\n",
+                argc > 0 ? "unknown command '" : "no command", verb, argc > 0 ? "'" : "");
+        snap_usage(stderr);
+        return SNAP_EXIT_USAGE;
+    }
+    if (file == NULL || file[0] == '\0') {
+        fprintf(stderr, "ballot snapshot %s: missing FILE\n", verb);
+        snap_usage(stderr);
+        return SNAP_EXIT_USAGE;
+    }
+    if ((data_dir != NULL) != (strcmp(verb, "restore") == 0)) {
+        fprintf(stderr, "ballot snapshot %s: %s\n", verb,
+                data_dir != NULL ? "--data-dir is for restore only" : "missing --data-dir DIR");
+        snap_usage(stderr);
         return SNAP_EXIT_USAGE;
     }
     if (strcmp(verb, "save") == 0) {
@@ -615,7 +683,7 @@ int snapshot_cli_main(const snapshot_cli_options_t *options, int argc, char **ar
                          file);
     }
     if (strcmp(verb, "status") == 0) {
-        return snap_status(file);
+        return snap_status(file, format);
     }
     if (strcmp(verb, "restore") == 0) {
         if (data_dir[0] == '\0' || strlen(data_dir) >= SNAP_PATH_BYTES - 64u) {
@@ -624,6 +692,6 @@ int snapshot_cli_main(const snapshot_cli_options_t *options, int argc, char **ar
         }
         return snap_restore(file, data_dir);
     }
-    snap_usage();
+    snap_usage(stderr);
     return SNAP_EXIT_USAGE;
 }

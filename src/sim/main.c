@@ -17,6 +17,7 @@ typedef struct cli {
     uint64_t seed_last;
     uint64_t sanitized_seeds; /* 0: no scaling */
     const char *expect;       /* --expect-violation */
+    const char *html_path;    /* --html: the timeline page on a violation */
     bool ranged;
 } cli_t;
 
@@ -54,7 +55,9 @@ static void usage(FILE *out)
           "  --expect-violation INV succeed only if invariant INV is violated in the range\n"
           "  --sanitized-seeds N    when BALLOT_SANITIZED=1, run only the first N seeds\n"
           "  --verbose              one line per seed\n"
-          "  --notes                simulator happenings (crashes, partitions...) to stderr\n",
+          "  --notes                simulator happenings (crashes, partitions...) to stderr\n"
+          "  --html FILE            on a violation, the timeline page of the last events there\n"
+          "                         (default $TMPDIR/ballot-sim-seed<N>.html)\n",
           out);
 }
 
@@ -192,6 +195,10 @@ static int parse_value_option(cli_t *cli, const char *name, const char *v)
         o->trace_path = v;
         return 0;
     }
+    if (strcmp(name, "--html") == 0) {
+        cli->html_path = v;
+        return 0;
+    }
     if (strcmp(name, "--mix") == 0) {
         return parse_mix(o, v);
     }
@@ -295,13 +302,28 @@ static void print_run(const sim_t *sim, uint64_t seed)
     }
 }
 
-static void print_violation(const sim_t *sim, uint64_t seed)
+static void print_violation(const sim_t *sim, uint64_t seed, const char *html_path)
 {
     printf("VIOLATION seed %" PRIu64 ": %s\n  %s\n", seed, sim->invariant, sim->detail);
     printf("  (%u nodes, t=%" PRIu64 " ms, step %" PRIu64 ", %s phase)\n", sim->node_count,
            sim->now_ms, sim->steps, sim->phase == SIM_PHASE_FAULTS ? "fault" : "healed");
     printf("last events before it:\n");
     tracelog_dump(&sim->log, sim->node_count, stdout);
+    /* The same events as a page (ballot trace --html; docs/debugging.md). */
+    char path[4096];
+    char title[256];
+    char msg[4096 + 256];
+    const char *tmp = getenv("TMPDIR");
+    snprintf(path, sizeof(path), "%s/ballot-sim-seed%" PRIu64 ".html",
+             tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp", seed);
+    snprintf(title, sizeof(title), "ballot-sim seed %" PRIu64 ": %s violated", seed,
+             sim->invariant);
+    if (tracelog_write_html(&sim->log, sim->node_count, html_path != NULL ? html_path : path, title,
+                            msg, sizeof(msg))) {
+        printf("timeline page: %s\n", html_path != NULL ? html_path : path);
+    } else {
+        fprintf(stderr, "ballot-sim: the timeline page was not written: %s\n", msg);
+    }
     printf("replay: ballot-sim --seed %" PRIu64 " (with the same flags) --trace FILE\n", seed);
 }
 
@@ -388,7 +410,7 @@ int main(int argc, char **argv)
         int failed = sim_run(&sim, &cli.opt);
         totals_add(&totals, &sim);
         if (failed) {
-            print_violation(&sim, seed);
+            print_violation(&sim, seed, cli.html_path);
             expected_found = cli.expect != NULL && strcmp(cli.expect, sim.invariant) == 0;
             status = 1;
         } else if (cli.opt.verbose || !cli.ranged) {

@@ -178,6 +178,7 @@ void tracelog_note(tracelog_t *log, uint64_t true_ms, uint32_t node, const char 
     e->is_note = true;
     e->node = node;
     snprintf(e->note, sizeof(e->note), "%s", text);
+    log->notes[log->note_count++ % TRACELOG_NOTES] = *e;
 }
 
 /* The `ballot trace` view of the last generations held in the event ring. */
@@ -219,4 +220,33 @@ void tracelog_dump(const tracelog_t *log, uint32_t node_count, FILE *out)
         }
     }
     tracelog_view(log, node_count, out);
+}
+
+bool tracelog_write_html(const tracelog_t *log, uint32_t node_count, const char *path,
+                         const char *title, char *msg, size_t msg_bytes)
+{
+    trace_set_t set;
+    trace_set_init(&set);
+    for (size_t i = 0; log->events != NULL && i < trace_ring_count(log->events); i++) {
+        if (trace_set_add(&set, trace_ring_get(log->events, i), 0, i + 1) != BALLOT_OK) {
+            trace_set_free(&set);
+            snprintf(msg, msg_bytes, "out of memory");
+            return false;
+        }
+    }
+    trace_set_sort(&set);
+    static trace_mark_t marks[TRACELOG_NOTES];
+    size_t mark_count = 0;
+    uint64_t first = log->note_count > TRACELOG_NOTES ? log->note_count - TRACELOG_NOTES : 0;
+    for (uint64_t i = first; i < log->note_count; i++) {
+        const tracelog_entry_t *e = &log->notes[i % TRACELOG_NOTES];
+        marks[mark_count++] =
+            (trace_mark_t){.time_ms = e->true_ms, .node = e->node, .text = e->note};
+    }
+    trace_view_options_t opts;
+    trace_view_options_init(&opts);
+    opts.node_count = node_count;
+    int rc = trace_html_write_file(&set, &opts, marks, mark_count, title, path, msg, msg_bytes);
+    trace_set_free(&set);
+    return rc == BALLOT_OK;
 }

@@ -32,6 +32,8 @@
 #define TRACELOG_LINE_BYTES       512u
 #define TRACELOG_VIEW_EVENTS      4096u
 #define TRACELOG_VIEW_GENERATIONS 3u
+/* Simulator notes kept for the timeline page's marks (crashes, restarts, partitions). */
+#define TRACELOG_NOTES 256u
 
 typedef struct tracelog_entry {
     uint64_t true_ms;
@@ -44,6 +46,8 @@ typedef struct tracelog_entry {
 typedef struct tracelog {
     tracelog_entry_t ring[TRACELOG_RING];
     uint64_t count;
+    tracelog_entry_t notes[TRACELOG_NOTES]; /* the last notes alone */
+    uint64_t note_count;
     trace_ring_t *events;   /* for the generation view; NULL when it could not be made */
     trace_writer_t *writer; /* --trace; NULL when not tracing */
     bool writer_failed;
@@ -58,6 +62,10 @@ void tracelog_event(tracelog_t *log, uint64_t true_ms, const event_t *ev);
 void tracelog_note(tracelog_t *log, uint64_t true_ms, uint32_t node, const char *text);
 /* Writes the ring, oldest first, then the generation view. */
 void tracelog_dump(const tracelog_t *log, uint32_t node_count, FILE *out);
+/* The timeline page (docs/debugging.md) of the events held in memory, with the notes of the
+ * ring as marks; false with a reason in msg. */
+bool tracelog_write_html(const tracelog_t *log, uint32_t node_count, const char *path,
+                         const char *title, char *msg, size_t msg_bytes);
 void tracelog_format_event(const event_t *ev, uint64_t true_ms, char *buf, size_t buf_bytes);
 
 #endif

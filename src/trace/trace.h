@@ -186,6 +186,33 @@ int trace_filter_parse_key(trace_filter_t *filter, const char *text, char *msg, 
  * set and options always print the same bytes. BALLOT_EIO on a write error, BALLOT_ENOMEM. */
 int trace_view_print(const trace_set_t *set, const trace_view_options_t *opts, FILE *out);
 
+/* ---- the timeline page ---- */
+
+/* Something a driver knows happened that is no protocol event: a crash, a restart, a
+ * partition (ballot-sim's notes). node 0 is the whole cluster. */
+typedef struct trace_mark {
+    uint64_t time_ms;
+    uint32_t node;
+    const char *text;
+} trace_mark_t;
+
+/* The most elements one page draws; past it the page says what was left out. */
+#define TRACE_HTML_ELEMENTS_MAX 200000u
+
+/* Writes the generation timeline of a sorted set as one self-contained HTML page (inline
+ * CSS, JavaScript and SVG; it fetches nothing): a lane per node, time left to right, each
+ * generation a coloured band with its leader, promises and rejections as arrows,
+ * carried-forward values linked to where they came from, chosen slots, leases, crashes,
+ * restarts and the marks; clicking a slot or a command highlights its path. The filters of
+ * opts apply as in the text view, which the page also holds. docs/debugging.md.
+ * BALLOT_EIO on a write error, BALLOT_ENOMEM. */
+int trace_html_write(const trace_set_t *set, const trace_view_options_t *opts,
+                     const trace_mark_t *marks, size_t mark_count, const char *title, FILE *out);
+/* The same into path (written to path.tmp.PID, then renamed); BALLOT_EIO with a reason in msg. */
+int trace_html_write_file(const trace_set_t *set, const trace_view_options_t *opts,
+                          const trace_mark_t *marks, size_t mark_count, const char *title,
+                          const char *path, char *msg, size_t msg_bytes);
+
 /* `ballot trace [OPTIONS] FILES...`; returns the process exit status (0 ok, 1 when a file
  * could not be read, 2 on a usage error). Output to stdout, reports to stderr. */
 int trace_cli_main(int argc, char **argv);

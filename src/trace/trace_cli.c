@@ -23,6 +23,9 @@ static const char usage_text[] =
     "  --ballot rR.nN    only that generation\n"
     "  --last N          only the last N generations\n"
     "  --nodes N         cluster size, for majorities (default: the trace header)\n"
+    "  --html OUT.html   write the timeline page instead: a lane per node, generations as\n"
+    "                    bands, promises and rejections as arrows, carried values linked;\n"
+    "                    one self-contained file (the filters above apply)\n"
     "  -h, --help        this text\n"
     "\n"
     "Corrupt or truncated lines are reported on stderr as FILE:LINE and skipped.\n"
@@ -126,12 +129,19 @@ static int value_option(trace_view_options_t *o, const char *name, const char *v
 }
 
 /* One option at argv[*i]; 0, 2 on a usage error, or -1 for --help. */
-static int parse_option(trace_view_options_t *o, int argc, char **argv, int *i)
+static int parse_option(trace_view_options_t *o, const char **html, int argc, char **argv, int *i)
 {
     const char *arg = argv[*i];
     size_t len = 0;
     if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
         return -1;
+    }
+    if (option_is(arg, "--html", &len)) {
+        *html = option_value(argc, argv, i, arg, len);
+        if (*html == NULL || (*html)[0] == '\0') {
+            return usage_error("%s needs a file name", "--html");
+        }
+        return 0;
     }
     if (strcmp(arg, "--summary") == 0) {
         o->summary = true;
@@ -156,13 +166,35 @@ static int read_files(trace_set_t *set, char **argv, const int *file_args, int f
     int status = 0;
     for (int k = 0; k < file_count; k++) {
         const char *path = argv[file_args[k]];
+        /* The reader names the file and the OS error itself (trace_set_read_file). */
         int rc = trace_set_read_file(set, path, stderr);
-        if (rc != BALLOT_OK) {
+        if (rc != BALLOT_OK && rc != BALLOT_EIO) {
             fprintf(stderr, "ballot trace: %s: %s\n", path, ballot_strerror(rc));
+            status = 1;
+        } else if (rc == BALLOT_EIO) {
             status = 1;
         }
     }
     return status;
+}
+
+/* --html: the page, titled with the files it shows. */
+static int write_html(const trace_set_t *set, const trace_view_options_t *opts, char **argv,
+                      const int *file_args, int file_count, const char *path)
+{
+    char title[512];
+    size_t used = (size_t)snprintf(title, sizeof title, "ballot trace:");
+    for (int k = 0; k < file_count && used < sizeof title; k++) {
+        used += (size_t)snprintf(title + used, sizeof title - used, " %s", argv[file_args[k]]);
+    }
+    char msg[CLI_MSG_BYTES + 4096];
+    int rc = trace_html_write_file(set, opts, NULL, 0, title, path, msg, sizeof msg);
+    if (rc != BALLOT_OK) {
+        fprintf(stderr, "ballot trace: --html %s\n", msg);
+        return 1;
+    }
+    printf("wrote %s (%zu events)\n", path, set->count);
+    return 0;
 }
 
 /* argv[0] is the command's name ("ballot-trace", or "trace" under `ballot`). */
@@ -172,6 +204,7 @@ int trace_cli_main(int argc, char **argv)
     trace_view_options_init(&opts);
     int file_args[TRACE_FILES_MAX];
     int file_count = 0;
+    const char *html = NULL;
     for (int i = 1; i < argc; i++) {
         if (argv[i][0] != '-' || argv[i][1] == '\0') {
             if (file_count >= (int)TRACE_FILES_MAX) {
@@ -182,7 +215,7 @@ int trace_cli_main(int argc, char **argv)
             file_args[file_count++] = i;
             continue;
         }
-        int rc = parse_option(&opts, argc, argv, &i);
+        int rc = parse_option(&opts, &html, argc, argv, &i);
         if (rc == -1) {
             fputs(usage_text, stdout);
             return 0;
@@ -198,6 +231,15 @@ int trace_cli_main(int argc, char **argv)
     trace_set_init(&set);
     int status = read_files(&set, argv, file_args, file_count);
     trace_set_sort(&set);
+    if (status != 0 && set.count == 0) {
+        trace_set_free(&set); /* nothing could be read: no empty view */
+        return status;
+    }
+    if (html != NULL) {
+        status = write_html(&set, &opts, argv, file_args, file_count, html) != 0 ? 1 : status;
+        trace_set_free(&set);
+        return status;
+    }
     int rc = trace_view_print(&set, &opts, stdout);
     if (rc != BALLOT_OK) {
         fprintf(stderr, "ballot trace: %s\n", ballot_strerror(rc));

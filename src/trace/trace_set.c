@@ -1,6 +1,7 @@
 /* Reading trace files into one set and merging them into one history. A bad line costs a
  * report and that line only: a trace is most needed after a crash, when its tail may be
  * torn. */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -153,6 +154,10 @@ static int read_lines(trace_set_t *set, line_reader_t *lr, const char *name, FIL
         }
     }
     if (ferror(lr->in)) {
+        if (diag != NULL) {
+            fprintf(diag, "%s: read error after line %llu: %s\n", name, (unsigned long long)line_no,
+                    strerror(errno));
+        }
         return BALLOT_EIO;
     }
     if (lr->line_len > 0 || lr->overlong) {
@@ -191,6 +196,9 @@ int trace_set_read_file(trace_set_t *set, const char *path, FILE *diag)
     }
     FILE *in = fopen(path, "r");
     if (in == NULL) {
+        if (diag != NULL) {
+            fprintf(diag, "%s: cannot open: %s\n", path, strerror(errno));
+        }
         return BALLOT_EIO;
     }
     int rc = trace_set_read_stream(set, in, path, diag);

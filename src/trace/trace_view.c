@@ -694,7 +694,7 @@ static void print_header(const view_t *v)
     print_filters(v);
 }
 
-static void view_free(view_t *v)
+void view_free(view_t *v)
 {
     free(v->visible);
     free(v->by_generation);
@@ -705,7 +705,7 @@ static void view_free(view_t *v)
     trace_range_free(&v->key_slots);
 }
 
-static int view_build(view_t *v)
+int view_build(view_t *v)
 {
     const trace_filter_t *f = &v->opts->filter;
     v->slot_filtered = f->slot_set || f->key_count > 0;

@@ -78,6 +78,11 @@ static inline const event_t *view_event(const view_t *v, size_t record_index)
     return &v->set->records[record_index].event;
 }
 
+/* Builds the view of v->set under v->opts (v zeroed but for set, opts, out): groups,
+ * filters, how each generation went. BALLOT_ENOMEM or BALLOT_OK; view_free either way. */
+int view_build(view_t *v);
+void view_free(view_t *v);
+
 /* Events that act on slots (shown aggregated, and narrowed by --slot/--key). */
 bool view_is_slot_event(event_kind_t kind);
 /* The next generation above g that elected a leader; NULL if none. */
