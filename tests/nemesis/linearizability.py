@@ -87,16 +87,25 @@ class Result:
         self.steps = steps
         self.gave_up = gave_up
         self.stuck = stuck  # the operation whose completion no linearization could pass
-        self.best = best  # the longest linearized prefix found: [(op, state after)]
+        self.best = best  # how many operations the longest linearization found holds
 
 
 def check(ops, initial=None, step_budget=3_000_000):
     """ops: list of dicts with keys kind, arg, result, known (bool), t0, t1 (t1 ignored when
     not known). Returns a Result; ok is True when a linearization exists."""
+    # Known operations get ids in order of invocation and info ones bits of their own, so
+    # the memo can store a linearized set as (first id not yet linearized, the bits above
+    # it, the info bits): small, as the search mostly linearizes in order and info ones may
+    # stay out.
+    known = sorted((op for op in ops if op["known"]), key=lambda o: o["t0"])
+    info = [op for op in ops if not op["known"]]
+    ops = known + info
     entries = []
     for i, op in enumerate(ops):
-        call = _Entry(op, True, op["t0"], i)
-        ret = _Entry(op, False, op["t1"] if op["known"] else math.inf, i)
+        # ids: 0.. for known operations, -1, -2, .. for info ones (kept in their own bits)
+        ident = i if op["known"] else -(i - len(known) + 1)
+        call = _Entry(op, True, op["t0"], ident)
+        ret = _Entry(op, False, op["t1"] if op["known"] else math.inf, ident)
         call.match = ret
         entries.append(call)
         entries.append(ret)
@@ -128,13 +137,13 @@ def check(ops, initial=None, step_budget=3_000_000):
             e.next.prev = e
 
     state = initial
-    linearized = 0
+    linearized = 0  # known operations linearized (bit id)
+    info_done = 0  # info operations linearized (bit -id - 1)
     cache = set()
     calls = []
     entry = head.next
     steps = 0
     best_depth = -1
-    best = None
     stuck = None
     while head.next is not None:
         steps += 1
@@ -145,13 +154,18 @@ def check(ops, initial=None, step_budget=3_000_000):
             ok, new_state = step(state, op["kind"], op["arg"],
                                  op["result"] if op["known"] else UNKNOWN)
             if ok:
-                new_lin = linearized | (1 << entry.id)
-                key = (new_lin, new_state)
+                if entry.id >= 0:
+                    new_lin, new_info = linearized | (1 << entry.id), info_done
+                else:
+                    new_lin, new_info = linearized, info_done | (1 << (-entry.id - 1))
+                low = (~new_lin & (new_lin + 1)).bit_length() - 1
+                key = (low, new_lin >> low, new_info, new_state)
                 if key not in cache:
                     cache.add(key)
                     calls.append((entry, state))
                     state = new_state
                     linearized = new_lin
+                    info_done = new_info
                     lift(entry)
                     entry = head.next
                     continue
@@ -159,12 +173,14 @@ def check(ops, initial=None, step_budget=3_000_000):
         else:
             if len(calls) > best_depth:
                 best_depth = len(calls)
-                best = [(c.op, None) for c, _ in calls]
                 stuck = (entry.op, state)
             if not calls:
-                return Result(False, len(ops), steps, stuck=stuck, best=best)
+                return Result(False, len(ops), steps, stuck=stuck, best=best_depth)
             entry, state = calls.pop()
-            linearized &= ~(1 << entry.id)
+            if entry.id >= 0:
+                linearized &= ~(1 << entry.id)
+            else:
+                info_done &= ~(1 << (-entry.id - 1))
             unlift(entry)
             entry = entry.next
     return Result(True, len(ops), steps)
