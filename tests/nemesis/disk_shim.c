@@ -24,7 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define SHIM_REREAD_NS 20000000LL
+#define SHIM_REREAD_NS   20000000LL
 #define SHIM_SLOW_MAX_MS 10000L
 
 enum shim_kind { SHIM_NONE, SHIM_EIO_SYNC, SHIM_EIO_WRITE, SHIM_ENOSPC_WRITE, SHIM_SLOW_SYNC };

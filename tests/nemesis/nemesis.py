@@ -544,6 +544,24 @@ def leader_changes(samples, start, end):
     return ballots
 
 
+def elections(cluster, mono_to_wall):
+    """Monotonic times of every "elected leader" line in the nodes' logs (log times are each
+    node's wall clock, so a node whose clock libfaketime moved is off by that much)."""
+    import datetime
+    out = []
+    for i in range(1, cluster.n + 1):
+        for line in cluster.log_text(i).splitlines():
+            if " elected leader at " not in line:
+                continue
+            try:
+                t = datetime.datetime.strptime(line[:23], "%Y-%m-%dT%H:%M:%S.%f")
+            except ValueError:
+                continue
+            wall = t.replace(tzinfo=datetime.timezone.utc).timestamp()
+            out.append((wall - mono_to_wall, i, line.rsplit(" ", 1)[-1]))
+    return sorted(out)
+
+
 def check_history(ops, wall_of):
     by_key = collections.defaultdict(list)
     for o in ops:
@@ -666,6 +684,13 @@ def run(args):
                 for _ in range(args.faults)]
     else:
         plan = make_schedule(seed, args.faults, kinds, args.nodes, args.short)
+        for f in plan:
+            if args.duration:
+                f["duration"] = args.duration
+            if args.quiet:
+                f["quiet"] = args.quiet
+            if args.slow_ms and f["kind"] == "slow":
+                f["delay_ms"], f["jitter_ms"] = args.slow_ms, args.slow_ms // 2
     print("schedule: %s" % json.dumps([{k: v for k, v in f.items()
                                         if k not in ("pick", "pick2")} for f in plan]))
     cluster = NemesisCluster(args.build, args.nodes, seed, args.faketime,
@@ -678,6 +703,7 @@ def run(args):
     clients = []
     ok = False
     faults = []
+    unexpected = []
     # Trace times are wall-clock ms: map monotonic times to them.
     mono_to_wall = time.time() - time.monotonic()
     started = time.monotonic()
@@ -737,6 +763,9 @@ def run(args):
                     cluster.logs.pop(i).close()
                     cluster.start(i, wait=False)
                     faults[-1].setdefault("exits", []).append((i, code))
+                    if f["kind"] != "disk-eio":
+                        unexpected.append("n%d exited with status %s after fault %d (%s)" % (
+                            i, code, k + 1, desc))
         # The end: heal everything, let every node catch up, then the final reads.
         nem.heal()
         for i in range(1, args.nodes + 1):
@@ -761,7 +790,7 @@ def run(args):
         print("operations: %d (%s)" % (len(ops), ", ".join(
             "%s %s %d" % (k, s, n) for (k, s), n in sorted(counts.items()))))
         anomalies, gave_up = check_history(ops, None)
-        problems = []
+        problems = list(unexpected)
         if not converged:
             problems.append("nodes did not converge within 30 s: %r" % seen)
         else:
@@ -774,7 +803,8 @@ def run(args):
             problems.append("key %s not linearizable" % key)
         if gave_up:
             print("checker: search budget spent on keys %s (neither pass nor fail)" % gave_up)
-        report_availability(faults, ops, monitor.samples, args.nodes)
+        report_availability(faults, ops, monitor.samples, args.nodes,
+                            elections(cluster, mono_to_wall))
         kinds_done = collections.Counter(f["kind"] for f in faults)
         print("faults: %d (%s)" % (len(faults), ", ".join(
             "%s %d" % kv for kv in sorted(kinds_done.items()))))
@@ -798,7 +828,7 @@ def run(args):
         cluster.cleanup(ok and not args.keep)
 
 
-def report_availability(faults, ops, samples, nodes):
+def report_availability(faults, ops, samples, nodes, elected):
     writes = write_windows(ops)
     print("availability per fault (writes acknowledged anywhere; goal: resume <= 2 s after "
           "the fault ends):")
@@ -811,21 +841,35 @@ def report_availability(faults, ops, samples, nodes):
         after = leader_changes(samples, f["end"] + 0.001, f["end"] + 2.0)
         before = leader_changes(samples, f["start"] - 1.0, f["start"])
         new_after = [b for b in after if b not in during and b not in before]
-        f.update(gap=gap, resume=resume, leaders_during=during, new_leaders_after=new_after)
+        drop = None
+        for smp in samples:
+            if f["start"] <= smp[0] <= f["end"] and smp[5] < nodes - 1:
+                drop = smp[0] - f["start"]
+                break
+        e_during = [e for e in elected if f["start"] <= e[0] <= f["end"]]
+        e_after = [e for e in elected if f["end"] < e[0] <= f["end"] + 2.0]
+        f.update(gap=gap, resume=resume, leaders_during=during, new_leaders_after=new_after,
+                 peers_down_after=drop, elections_during=len(e_during),
+                 elections_after=len(e_after))
         worst = max(worst, resume)
-        print("  %-16s %-48s longest gap %5.2fs, resumed %5.2fs after end, leaders during "
-              "%s, new leader after heal %s%s" % (
-                  f["kind"], f["desc"][:48], gap, resume, ",".join(during) or "-",
-                  ",".join(new_after) or "-", "  (over 2 s)" if resume > 2.0 else ""))
+        print("  %-16s %-48s longest gap %5.2fs, resumed %5.2fs after end, elections during "
+              "%d (INFO saw %s), elections in 2 s after heal %d, INFO peers_up dropped %s%s" % (
+                  f["kind"], f["desc"][:48], gap, resume, len(e_during),
+                  ",".join(during) or "-", len(e_after),
+                  ("after %.2fs" % drop) if drop is not None else "never",
+                  "  (over 2 s)" if resume > 2.0 else ""))
     by_kind = collections.defaultdict(list)
     for f in faults:
         by_kind[f["kind"]].append(f)
-    print("summary by kind: kind count | max gap | max resume | faults followed by a new "
-          "leader after heal")
+    print("summary by kind: kind, count | longest write gap | slowest resume after the end | "
+          "elections during faults | faults followed by an election within 2 s of the end | "
+          "faults where INFO peers_up dropped")
     for kind, fs in sorted(by_kind.items()):
-        print("  %-16s %3d | %5.2fs | %5.2fs | %d" % (
+        print("  %-16s %3d | %5.2fs | %5.2fs | %3d | %3d | %3d" % (
             kind, len(fs), max(f["gap"] for f in fs), max(f["resume"] for f in fs),
-            sum(1 for f in fs if f["new_leaders_after"])))
+            sum(f["elections_during"] for f in fs),
+            sum(1 for f in fs if f["elections_after"]),
+            sum(1 for f in fs if f["peers_down_after"] is not None)))
 
 
 def main():
@@ -843,6 +887,9 @@ def main():
     ap.add_argument("--disk-shim", help="the disk fault shim (libballot_nemesis_disk_shim.so)")
     ap.add_argument("--no-faketime", dest="faketime", action="store_false")
     ap.add_argument("--keep", action="store_true", help="keep the cluster's directory")
+    ap.add_argument("--duration", type=float, help="every fault lasts this many seconds")
+    ap.add_argument("--quiet", type=float, help="seconds between faults")
+    ap.add_argument("--slow-ms", type=int, help="slow links: this delay, and half as jitter")
     args = ap.parse_args()
     if args.faults is None:
         args.faults = 6 if args.short else (5 if args.skew_beyond else 40)
