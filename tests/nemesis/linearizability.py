@@ -14,6 +14,7 @@ State of a key: None (absent) or bytes. Results:
   del -> 1 | 0
 """
 
+import bisect
 import math
 
 UNKNOWN = object()  # the result of an indeterminate ("info") operation
@@ -68,7 +69,7 @@ def step(state, kind, arg, result):
 
 
 class _Entry:
-    __slots__ = ("op", "is_call", "match", "prev", "next", "time", "id")
+    __slots__ = ("op", "is_call", "match", "prev", "next", "time", "id", "pos")
 
     def __init__(self, op, is_call, t, ident):
         self.op = op
@@ -109,7 +110,12 @@ def check(ops, initial=None, step_budget=3_000_000):
         call.match = ret
         entries.append(call)
         entries.append(ret)
-    # Calls before returns at equal times: operations that touch are concurrent.
+    # Calls before returns at equal times: operations that touch are concurrent. Info
+    # operations stay out of the list: they are candidates from their call on, forever.
+    info_calls = sorted((e for e in entries if e.id < 0 and e.is_call), key=lambda e: e.time)
+    for pos, e in enumerate(info_calls):
+        e.pos = pos
+    entries = [e for e in entries if e.id >= 0]
     entries.sort(key=lambda e: (e.time, 0 if e.is_call else 1))
     head = _Entry(None, False, -math.inf, -1)
     prev = head
@@ -139,51 +145,154 @@ def check(ops, initial=None, step_budget=3_000_000):
     state = initial
     linearized = 0  # known operations linearized (bit id)
     info_done = 0  # info operations linearized (bit -id - 1)
+    all_known = (1 << len(known)) - 1
     cache = set()
     calls = []
-    entry = head.next
     steps = 0
     best_depth = -1
     stuck = None
-    while head.next is not None:
+    # Candidates at each point are the calls before the first pending return. Known ones are
+    # tried first, in list order; info ones ("deferred") only when no known one fits, since
+    # an info operation is needed only to explain what some known one saw. The order changes
+    # the speed only: every candidate is still tried before backtracking.
+    entry = head.next
+    deferred = []
+    di = 0
+    if not known:
+        return Result(True, len(ops), 0)
+    scanning = True
+    stop_at = None
+
+    def info_candidates(cutoff, after=None):
+        """Info calls not yet linearized and invoked by `cutoff`, in order (those after
+        `after` only). Of the INCRs (and of the DELs) only the earliest pending one: they
+        have the same effect and stay candidates forever, so which one is placed first does
+        not matter, and trying every one would multiply the search by their subsets."""
+        out = []
+        seen_kind = set()
+        for p in pending:
+            e = info_calls[p]
+            if e.time > cutoff:
+                break
+            kind = e.op["kind"]
+            if kind in ("incr", "del"):
+                if kind in seen_kind:
+                    continue
+                seen_kind.add(kind)
+            out.append(e)
+        if after is not None:
+            out = [e for e in out if e.pos > after.pos]
+        return out
+
+    pending = list(range(len(info_calls)))  # positions of info calls not linearized
+
+    def first_return():
+        e = head.next
+        while e is not None and e.is_call:
+            e = e.next
+        return e
+
+    while linearized != all_known:
         steps += 1
         if steps > step_budget:
             return Result(True, len(ops), steps, gave_up=True)
-        if entry.is_call:
-            op = entry.op
-            ok, new_state = step(state, op["kind"], op["arg"],
-                                 op["result"] if op["known"] else UNKNOWN)
-            if ok:
-                if entry.id >= 0:
-                    new_lin, new_info = linearized | (1 << entry.id), info_done
-                else:
-                    new_lin, new_info = linearized, info_done | (1 << (-entry.id - 1))
-                low = (~new_lin & (new_lin + 1)).bit_length() - 1
-                key = (low, new_lin >> low, new_info, new_state)
-                if key not in cache:
-                    cache.add(key)
-                    calls.append((entry, state))
-                    state = new_state
-                    linearized = new_lin
-                    info_done = new_info
-                    lift(entry)
-                    entry = head.next
-                    continue
+        if scanning:
+            if not entry.is_call:
+                stop_at = entry
+                scanning = False
+                deferred = info_candidates(entry.time)
+                di = 0
+                continue
+            candidate = entry
             entry = entry.next
+        elif di < len(deferred):
+            candidate = deferred[di]
+            di += 1
         else:
             if len(calls) > best_depth:
                 best_depth = len(calls)
-                stuck = (entry.op, state)
+                stuck = (stop_at.op, state)
             if not calls:
                 return Result(False, len(ops), steps, stuck=stuck, best=best_depth)
-            entry, state = calls.pop()
-            if entry.id >= 0:
-                linearized &= ~(1 << entry.id)
+            e, state = calls.pop()
+            if e.id >= 0:
+                linearized &= ~(1 << e.id)
             else:
-                info_done &= ~(1 << (-entry.id - 1))
-            unlift(entry)
-            entry = entry.next
+                info_done &= ~(1 << (-e.id - 1))
+                bisect.insort(pending, e.pos)
+            if e.id >= 0:
+                unlift(e)
+                entry = e.next
+                scanning = True
+            else:
+                stop_at = first_return()
+                deferred = info_candidates(stop_at.time, after=e)
+                di = 0
+                scanning = False
+            continue
+        op = candidate.op
+        ok, new_state = step(state, op["kind"], op["arg"],
+                             op["result"] if op["known"] else UNKNOWN)
+        if not ok:
+            continue
+        if candidate.id >= 0:
+            new_lin, new_info = linearized | (1 << candidate.id), info_done
+        else:
+            new_lin, new_info = linearized, info_done | (1 << (-candidate.id - 1))
+        low = (~new_lin & (new_lin + 1)).bit_length() - 1
+        key = (low, new_lin >> low, new_info, new_state)
+        if key in cache:
+            continue
+        cache.add(key)
+        calls.append((candidate, state))
+        state = new_state
+        linearized = new_lin
+        info_done = new_info
+        if candidate.id >= 0:
+            lift(candidate)
+        else:
+            pending.pop(bisect.bisect_left(pending, candidate.pos))
+        entry = head.next
+        scanning = True
     return Result(True, len(ops), steps)
+
+
+def prune_unobserved(ops):
+    """The operations without the info SETs and CASes whose written value no known
+    operation saw (as a GET result, a CAS's expected value, or an INCR result within 1000
+    above it). Values are unique per write, so in practice these never matter; and since
+    an info operation may not have happened, a history that passes without them passes
+    with them. A failure is checked again on the whole history."""
+    seen = set()
+    incr = []
+    for op in ops:
+        if not op["known"]:
+            continue
+        if op["kind"] == "get" and op["result"] is not None:
+            seen.add(op["result"])
+        elif op["kind"] == "cas":
+            seen.add(op["arg"][0])
+        elif op["kind"] == "incr" and isinstance(op["result"], int):
+            incr.append(op["result"])
+    incr.sort()
+
+    def observed(v):
+        if v in seen:
+            return True
+        n = _as_int(v)
+        if n is None:
+            return False
+        i = bisect.bisect_right(incr, n)
+        return i < len(incr) and incr[i] < n + 1000
+
+    out = []
+    for op in ops:
+        if not op["known"] and op["kind"] in ("set", "cas"):
+            v = op["arg"] if op["kind"] == "set" else op["arg"][1]
+            if not observed(v):
+                continue
+        out.append(op)
+    return out
 
 
 def describe(op):
