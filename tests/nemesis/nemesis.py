@@ -200,13 +200,13 @@ def classify(kind, reply):
     if isinstance(reply, bc.RespError):
         text = str(reply)
         if kind == "get":
-            return "fail", None
+            return "fail", text
         if kind == "incr" and "not an integer" in text:
             return "ok", "ERR"
         # Refused at entry, before any request exists (src/server/commands.c).
         if text.startswith("BUSY") or text.startswith("ERR wrong") or \
                 text.startswith("ERR syntax") or text.startswith("ERR disk full"):
-            return "fail", None
+            return "fail", text
         # NOTLEADER, TIMEOUT, disk full, stale request: a forwarded or queued write may
         # still have been chosen.
         return "info", text
@@ -811,7 +811,8 @@ def run(args):
             print_anomaly(cluster, key, r, kops, lambda t: (t + mono_to_wall) * 1000)
             problems.append("key %s not linearizable" % key)
         if gave_up:
-            print("checker: search budget spent on keys %s (neither pass nor fail)" % gave_up)
+            problems.append("the checker spent its search budget on keys %s: not shown "
+                            "linearizable" % gave_up)
         report_availability(faults, ops, monitor.samples, args.nodes,
                             elections(cluster, mono_to_wall))
         kinds_done = collections.Counter(f["kind"] for f in faults)
