@@ -483,7 +483,16 @@ class Nemesis:
             self.c.clock_rate[t] = f["rate"]
             self.c.write_clock(t)
             self.c.start(t, wait=False)
-            return "n%d restarted with its clock at x%.3f" % (t, f["rate"]), lambda: None
+
+            def back():
+                # libfaketime's rate counts from the process start: restart at x1 so the
+                # node's log and trace times do not drift away for the rest of the run.
+                if self.c.alive(t):
+                    self.c.kill(t, signal.SIGKILL)
+                self.c.clock_rate[t] = 1.0
+                self.c.write_clock(t)
+                self.c.start(t, wait=False)
+            return "n%d restarted with its clock at x%.3f" % (t, f["rate"]), back
         if kind in ("disk-slow", "disk-full", "disk-eio"):
             if kind == "disk-eio":
                 t = self.follower(ldr, f["pick2"])
@@ -606,6 +615,11 @@ def print_anomaly(cluster, key, r, kops, wall_of):
         frm, to = int(wall_of(op["t0"] - 0.5 - skew)), int(wall_of(op["t1"] + 0.2 + skew))
         cmd = [cluster.ballot, "trace", "--nodes", str(cluster.n), "--from", str(frm),
                "--to", str(to)] + traces
+        summary = [cmd[0], "trace", "--summary"] + cmd[2:]
+        print("  generations around it: %s" % " ".join(summary))
+        out = subprocess.run(summary, capture_output=True, text=True, timeout=60)
+        for line in out.stdout.splitlines()[:40]:
+            print("    " + line)
         print("  ballot trace around it: %s" % " ".join(cmd))
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
         lines = out.stdout.splitlines()
