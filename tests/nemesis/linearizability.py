@@ -15,7 +15,10 @@ State of a key: None (absent) or bytes. Results:
 """
 
 import bisect
+import collections
+import json
 import math
+import sys
 
 UNKNOWN = object()  # the result of an indeterminate ("info") operation
 
@@ -309,3 +312,59 @@ def _show(v):
     if isinstance(v, bytes):
         return v.decode(errors="replace")
     return repr(v) if v is None else str(v)
+
+
+def _enc(v):
+    if isinstance(v, bytes):
+        return {"b": v.decode("latin-1")}
+    if isinstance(v, tuple):
+        return {"t": [_enc(x) for x in v]}
+    return v
+
+
+def _dec(v):
+    if isinstance(v, dict) and "b" in v:
+        return v["b"].encode("latin-1")
+    if isinstance(v, dict) and "t" in v:
+        return tuple(_dec(x) for x in v["t"])
+    return v
+
+
+def save(path, ops):
+    """Writes a history as JSON lines (bytes and tuples tagged)."""
+    with open(path, "w") as f:
+        for op in ops:
+            f.write(json.dumps({k: _enc(v) for k, v in op.items()}) + "\n")
+
+
+def load(path):
+    with open(path) as f:
+        return [{k: _dec(v) for k, v in json.loads(line).items()} for line in f if line.strip()]
+
+
+def main(argv):
+    """linearizability.py HISTORY.jsonl: checks a saved history key by key (exit 1 if not
+    linearizable)."""
+    if len(argv) != 1:
+        print("usage: linearizability.py HISTORY.jsonl")
+        return 2
+    by_key = collections.defaultdict(list)
+    for op in load(argv[0]):
+        if op.get("status", "ok" if op["known"] else "info") != "fail":
+            by_key[op.get("key", "")].append(op)
+    bad = 0
+    for key, kops in sorted(by_key.items()):
+        r = check(prune_unobserved(kops))
+        if not r.ok and not r.gave_up:
+            r = check(kops)
+        verdict = "gave up" if r.gave_up else ("linearizable" if r.ok else "NOT linearizable")
+        print("%s: %d operations, %s" % (key, len(kops), verdict))
+        if not r.ok or r.gave_up:
+            bad += 1
+            if r.stuck:
+                print("  stuck at %s, invoked %.3f" % (describe(r.stuck[0]), r.stuck[0]["t0"]))
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

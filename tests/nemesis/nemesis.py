@@ -810,6 +810,9 @@ def run(args):
             if o["status"] != "ok")
         print("why operations failed or are indeterminate: %s" % ", ".join(
             "%s %d" % kv for kv in reasons.most_common(6)))
+        if args.save_history:
+            lin.save(args.save_history, ops)
+            print("history written to %s" % args.save_history)
         t_check = time.monotonic()
         anomalies, gave_up = check_history(ops, None)
         print("checked %d keys in %.1f s" % (len(keys), time.monotonic() - t_check))
@@ -911,6 +914,8 @@ def main():
     ap.add_argument("--disk-shim", help="the disk fault shim (libballot_nemesis_disk_shim.so)")
     ap.add_argument("--no-faketime", dest="faketime", action="store_false")
     ap.add_argument("--keep", action="store_true", help="keep the cluster's directory")
+    ap.add_argument("--save-history", metavar="FILE",
+                    help="write the history as JSON lines (linearizability.py FILE checks it)")
     ap.add_argument("--duration", type=float, help="every fault lasts this many seconds")
     ap.add_argument("--quiet", type=float, help="seconds between faults")
     ap.add_argument("--slow-ms", type=int, help="slow links: this delay, and half as jitter")
