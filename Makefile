@@ -3,7 +3,7 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE ?= cmake
 
 .PHONY: all build build-sanitize build-fuzz test test-release test-sanitize fuzz-smoke run clean \
-        format format-check
+        format format-check nemesis nemesis-skew-beyond
 
 all: build
 
@@ -30,6 +30,20 @@ test-sanitize: build-sanitize
 
 fuzz-smoke: build-fuzz
 	cd build-fuzz && ctest --output-on-failure -L fuzz -j $(JOBS)
+
+# Real ballotd nodes under faults with a linearizability check (docs/reliability.md): long
+# runs of 3 and 5 nodes. NEMESIS_SEED=N replays a schedule; NEMESIS_FAULTS sets its length.
+NEMESIS_FAULTS ?= 60
+NEMESIS_ARGS = --build build --disk-shim build/tests/nemesis/libballot_nemesis_disk_shim.so \
+               $(if $(NEMESIS_SEED),--seed $(NEMESIS_SEED))
+nemesis: build
+	/usr/bin/python3 -B tests/nemesis/nemesis.py $(NEMESIS_ARGS) --nodes 3 --faults $(NEMESIS_FAULTS)
+	/usr/bin/python3 -B tests/nemesis/nemesis.py $(NEMESIS_ARGS) --nodes 5 --faults $(NEMESIS_FAULTS)
+
+# Clocks past the lease drift bound: the checker must report stale reads (it exits 0 when
+# it does). Not part of `make test` or `make nemesis`: it shows what the suite can see.
+nemesis-skew-beyond: build
+	/usr/bin/python3 -B tests/nemesis/nemesis.py $(NEMESIS_ARGS) --skew-beyond
 
 run: build
 	@./scripts/run.sh

@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 packages=(build-essential cmake pkg-config clang libclang-rt-14-dev clang-format
           libcmocka-dev libuv1-dev libssl-dev openssl redis-tools python3 python3-redis strace
-          iproute2 util-linux libmicrohttpd-dev python3-prometheus-client
+          iproute2 util-linux libmicrohttpd-dev python3-prometheus-client libfaketime
           chromium)  # the timeline page's browser test (tests/trace/test_trace_html.py)
 # Node.js and npm for ioredis: Debian's, unless a node with npm is already installed.
 command -v node >/dev/null 2>&1 || packages+=(nodejs)
