@@ -157,7 +157,6 @@ typedef struct outbox {
 
 struct node {
     node_config_t cfg;
-    uint32_t majority;
     rng_t rng;
     uint64_t now_ms;
     bool started;
@@ -228,10 +227,32 @@ struct node {
 
     outbox_t outbox;
 
+    /* Membership (config.c): the configurations of the chosen prefix. */
+    config_state_t cs;
+    uint32_t promised_mask; /* leader: the acceptors that promised its ballot */
+    uint64_t config_slot;   /* leader: the slot of its CONFIG proposal in flight, 0 none */
+    uint64_t carry_end;     /* leader: reported slots below this are still to carry forward */
+    uint64_t member_chosen[NODES_MAX + 1]; /* leader: chosen prefix each member reported */
+
     /* Messages refused at entry (admit.c) and the last reason. */
     uint64_t refused_count;
     char refusal[NODE_REFUSAL_BYTES];
 };
+
+/* config.c: quorums by configuration (docs/design.md "Membership change"). The window is
+ * [chosen_upto + 1, chosen_upto + CONFIG_ALPHA]: every slot a leader may propose. */
+/* Every member of a configuration that governs a slot of the window (self included). */
+uint32_t node_member_mask(const node_t *node);
+/* mask holds a majority of the voters of the configuration governing slot. */
+bool node_slot_quorum(const node_t *node, uint64_t slot, uint32_t mask);
+/* mask holds a majority of the voters of every configuration governing the window. */
+bool node_window_quorum(const node_t *node, uint32_t mask);
+/* This node is the only voter of every configuration of the window. */
+bool node_alone(const node_t *node);
+/* This node is a voter of the configuration of its next slot. */
+bool node_is_voter(const node_t *node);
+/* The chosen prefix grew past a CONFIG value that took effect. */
+void node_config_advanced(node_t *node);
 
 /* log.c */
 bool log_init(log_t *log);
@@ -262,7 +283,6 @@ void outbox_reply(node_t *node, const client_reply_t *reply);
 void outbox_read(node_t *node, const read_result_t *result);
 void outbox_release(node_t *node);
 void outbox_deliver_self(node_t *node);
-bool outbox_pending_persist(const node_t *node);
 
 /* acceptor.c */
 void acceptor_on_prepare(node_t *node, const msg_t *m);
@@ -274,8 +294,10 @@ bool acceptor_report(const node_t *node, msg_promise_t *p, uint64_t from_slot);
 /* Raises the promise to b, writing a PROMISE record when persist; otherwise the caller
  * writes the ACCEPT record at b that implies it (accept_store). */
 void acceptor_raise_promise(node_t *node, ballot_t b, bool persist);
-/* The seq an answer standing for the current promise must wait for. */
-uint64_t acceptor_promise_seq(node_t *node);
+/* Makes sure a record stands for the current promise (writing a PROMISE record when the
+ * Accept that raised it wrote none) and returns its seq: an answer standing for the
+ * promise waits for it. */
+uint64_t acceptor_record_promise(node_t *node);
 
 /* proposer.c */
 void proposer_start_phase1(node_t *node, ballot_t waived);

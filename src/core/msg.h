@@ -7,7 +7,7 @@
 #include "core/value.h"
 
 /* Node ids are 1..NODES_MAX; 0 means "nobody". */
-#define NODES_MAX 7u
+#define NODES_MAX NODE_IDS_MAX /* core/value.h */
 #define NODE_NONE 0u
 /* A Promise or Learn carries at most this many entries; the rest follows in more parts. */
 #define MSG_ENTRIES_MAX 512u

@@ -34,9 +34,48 @@
 #define PENDING_READS_MAX    65536u   /* reads waiting for a barrier */
 #define OUTPUT_MESSAGES_MAX  1000000u /* a driver that never drains outputs is a bug */
 
+/* Membership change (docs/design.md "Membership change"): a CONFIG value chosen in slot j
+ * governs every slot >= j + CONFIG_ALPHA. A leader never proposes a slot more than
+ * CONFIG_ALPHA beyond its chosen prefix (window_slots <= WINDOW_SLOTS_MAX), so it always
+ * knows the configuration of every slot it proposes. Part of the protocol's definition:
+ * every node of a cluster must use the same value. */
+#define CONFIG_ALPHA ((uint64_t)WINDOW_SLOTS_MAX)
+
+/* The configurations that govern slots, as a replica's state machine knows them after
+ * applying the chosen prefix: `current` governs slots from current_from on, until `next`
+ * (chosen, not yet in effect) takes over at next_from. Drivers keep one next to their
+ * state machine, store it in snapshots, and hand it back on restore. */
+typedef struct config_state {
+    membership_t current;
+    uint64_t current_from;
+    bool has_next;
+    membership_t next;
+    uint64_t next_from;
+    uint64_t applied_slot; /* the last slot config_state_apply saw */
+} config_state_t;
+
+void config_state_init(config_state_t *cs, const membership_t *founding);
+/* Applies the chosen value of slot (slots in increasing order, each once). A CONFIG value
+ * becomes `next` (governing slot + CONFIG_ALPHA on) when membership_change_allowed permits
+ * it after the latest membership and no other change is still waiting to take effect;
+ * otherwise it changes nothing, on every replica alike. Returns true when it took effect. */
+bool config_state_apply(config_state_t *cs, uint64_t slot, const value_t *value);
+/* The membership governing slot (slot must be at most applied_slot + CONFIG_ALPHA). */
+const membership_t *config_state_for_slot(const config_state_t *cs, uint64_t slot);
+/* `next` when a change waits to take effect, else `current`. */
+const membership_t *config_state_latest(const config_state_t *cs);
+/* Bytes for snapshots: at most CONFIG_STATE_BYTES_MAX; 0 when cap is too small. */
+#define CONFIG_STATE_BYTES_MAX (32u + 2u * MEMBERSHIP_BYTES_MAX)
+size_t config_state_encode(const config_state_t *cs, uint8_t *out, size_t cap);
+/* False (out untouched) when the bytes are malformed. */
+bool config_state_decode(config_state_t *out, const uint8_t *bytes, size_t size);
+
 typedef struct node_config {
-    uint32_t id;         /* 1..node_count */
-    uint32_t node_count; /* 1, 3, 5 or 7; node ids are 1..node_count */
+    uint32_t id;         /* 1..NODES_MAX */
+    uint32_t node_count; /* founding cluster: voters 1..node_count (1, 3, 5 or 7); 0 for a
+                          * node that joins an existing cluster (it learns the
+                          * membership from the log or a snapshot and never campaigns
+                          * before it is a voter) */
     uint64_t seed;       /* seeds election timeouts and backoff */
     uint32_t heartbeat_ms;
     uint32_t election_timeout_min_ms;
@@ -145,6 +184,10 @@ typedef struct node_status {
     uint32_t pending_commands;
     uint32_t in_flight_slots;
     bool rejoining; /* lost its disk; not answering as an acceptor yet */
+    bool voter;     /* a voter in the configuration of its next slot */
+    uint64_t config_epoch;
+    /* Leader: the chosen prefix each member last reported (0 unknown), by id. */
+    uint64_t member_chosen_upto[NODES_MAX + 1];
 } node_status_t;
 
 typedef struct node node_t;
@@ -155,8 +198,9 @@ void node_destroy(node_t *node);
 
 /* Replays one durable record, in the order they were written, before node_start(). */
 int node_recover(node_t *node, const persist_record_t *record);
-/* Marks that slots <= slot live in a snapshot the driver restored before recovery. */
-void node_recover_snapshot(node_t *node, uint64_t slot);
+/* Marks that slots <= slot live in a snapshot the driver restored before recovery; cs is
+ * the configuration state stored with it (NULL: the founding membership). */
+void node_recover_snapshot(node_t *node, uint64_t slot, const config_state_t *cs);
 /* Starts timers. A node that may have granted leases before a restart refuses to promise
  * for lease_ms (Chubby §2.9). With rejoin set, the node lost its acceptor state: it answers
  * no Prepare or Accept until it has learned, from a majority, a promise above anything it
@@ -185,8 +229,21 @@ void node_persisted(node_t *node, uint64_t persisted_seq, uint64_t now_ms);
 int node_transfer_leadership(node_t *node, uint32_t to, uint64_t now_ms);
 /* The driver snapshotted the state machine at slot (<= applied): drop log entries <= slot. */
 void node_compact(node_t *node, uint64_t slot);
-/* The driver installed a snapshot covering slots <= slot. */
-void node_snapshot_installed(node_t *node, uint64_t slot, uint64_t now_ms);
+/* The driver installed a snapshot covering slots <= slot, with its configuration state. */
+void node_snapshot_installed(node_t *node, uint64_t slot, const config_state_t *cs,
+                             uint64_t now_ms);
+
+/* Leader only: proposes `next` as the new membership. It is chosen like any slot and
+ * arrives as an apply of a CONFIG value; it governs slots from its slot + CONFIG_ALPHA on
+ * (the leader fills the gap with no-ops). BALLOT_ENOTLEADER when not leading;
+ * BALLOT_EBUSY while an earlier change is in flight or not yet in effect; BALLOT_EINVAL
+ * when not an allowed change (why says which rule); BALLOT_EAGAIN when a learner being
+ * promoted is more than CONFIG_CATCHUP_SLOTS behind the leader's chosen prefix. */
+#define CONFIG_CATCHUP_SLOTS 1024u
+int node_propose_config(node_t *node, const membership_t *next, uint64_t now_ms, char *why,
+                        size_t why_bytes);
+/* The configuration state of this node's chosen prefix. */
+const config_state_t *node_config_state(const node_t *node);
 
 node_outputs_t *node_outputs(node_t *node);
 /* Frees everything the outputs own and empties them. */

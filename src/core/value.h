@@ -33,7 +33,9 @@
 typedef enum value_kind {
     VALUE_NOOP = 0,
     VALUE_BATCH = 1,
+    VALUE_CONFIG = 2, /* a membership change (below, docs/design.md "Membership change") */
 } value_kind_t;
+#define VALUE_KIND_MAX VALUE_CONFIG
 
 /* A value owns its bytes (heap) unless stated otherwise. A no-op has no bytes. */
 typedef struct value {
@@ -73,5 +75,61 @@ bool batch_encode(value_t *out, const command_t *commands, uint32_t count);
 void batch_iter_init(batch_iter_t *it, const value_t *batch);
 bool batch_iter_next(batch_iter_t *it, command_t *out);
 uint32_t batch_count(const value_t *batch);
+
+/* Membership (docs/design.md "Membership change").
+ *
+ * A CONFIG value is the whole new membership: every member's id, role and the address its
+ * peers dial (opaque to the core, used by the server). It is encoded, little-endian:
+ *
+ *   u8 format (MEMBERSHIP_FORMAT), u64 epoch, u8 count,
+ *   then count times, ids strictly increasing: u8 id, u8 role, u8 addr_length, addr bytes
+ *
+ * The epoch counts changes: the founding membership is epoch 0 and each chosen change is
+ * the previous epoch + 1. */
+#define MEMBERSHIP_FORMAT     1u
+#define MEMBER_ADDR_BYTES_MAX 255u
+#define MEMBERSHIP_BYTES_MAX  (10u + NODE_IDS_MAX * (3u + MEMBER_ADDR_BYTES_MAX))
+/* Member ids are 1..NODE_IDS_MAX (core/msg.h has NODES_MAX = NODE_IDS_MAX). */
+#define NODE_IDS_MAX 15u
+
+typedef enum member_role {
+    MEMBER_VOTER = 1,   /* counts in every quorum of the slots its configuration governs */
+    MEMBER_LEARNER = 2, /* receives the log and snapshots; never counted */
+} member_role_t;
+
+typedef struct member {
+    uint32_t id;
+    member_role_t role;
+    char addr[MEMBER_ADDR_BYTES_MAX + 1]; /* NUL-terminated; may be empty */
+} member_t;
+
+typedef struct membership {
+    uint64_t epoch;
+    uint32_t count; /* members sorted by id */
+    member_t members[NODE_IDS_MAX];
+} membership_t;
+
+/* The founding membership: voters 1..voters, no addresses, epoch 0. */
+void membership_founding(membership_t *out, uint32_t voters);
+/* Bit id set for every voter (voter_mask) or every member (member_mask). */
+uint32_t membership_voter_mask(const membership_t *m);
+uint32_t membership_member_mask(const membership_t *m);
+uint32_t membership_voters(const membership_t *m);
+/* The member with this id, or NULL. */
+const member_t *membership_find(const membership_t *m, uint32_t id);
+/* Encodes into a new CONFIG value; false when out of memory or the membership is invalid. */
+bool membership_encode(value_t *out, const membership_t *m);
+/* Decodes and checks a CONFIG value's bytes; false (nothing written) when malformed. */
+bool membership_decode(membership_t *out, const uint8_t *bytes, uint32_t size);
+/* Well-formed: 1..NODE_IDS_MAX members with distinct ids in 1..NODE_IDS_MAX, at least one
+ * voter, roles known, addresses without NUL. */
+bool membership_valid(const membership_t *m);
+/* Whether `next` is a change the log may choose after `prev`: epoch prev + 1, and the
+ * voter sets differ by at most one id (add, promote, demote, remove one; learners freely).
+ * A reason in why when not. */
+bool membership_change_allowed(const membership_t *prev, const membership_t *next, char *why,
+                               size_t why_bytes);
+/* Any value of any kind: a well-formed NOOP, BATCH or CONFIG. */
+bool value_valid(const value_t *v);
 
 #endif
