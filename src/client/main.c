@@ -25,6 +25,7 @@
 #include "client/ballot_client.h"
 #include "client/snapshot_cmd.h"
 #include "client/keygen.h"
+#include "client/member_cmd.h"
 #include "core/msg.h"
 #include "server/acl.h"
 #include "trace/trace.h"
@@ -74,6 +75,8 @@ static void cli_usage(FILE *out)
         "  snapshot status FILE     check a saved file: slot, size, keys, checksums\n"
         "  snapshot restore FILE --data-dir DIR\n"
         "                           seed a fresh data directory from a saved file\n"
+        "  member list|add ID HOST:PORT|promote ID|remove ID [-w table|json]\n"
+        "                           the membership, and changes to it (ballot member --help)\n"
         "\n"
         "--cluster defaults to $BALLOT_CLUSTER, else %s\n"
         "--user and --pass default to $BALLOT_USER and $BALLOT_PASSWORD; with a password\n"
@@ -439,6 +442,10 @@ int main(int argc, char **argv)
     if (cli.user != NULL && cli.password == NULL) {
         fprintf(stderr, "ballot: --user needs --pass (or $BALLOT_PASSWORD)\n");
         return CLI_EXIT_USAGE;
+    }
+    if (strcmp(argv[i], "member") == 0) {
+        return member_cli_main(cluster != NULL ? cluster : CLI_DEFAULT_CLUSTER, cli.timeout_ms,
+                               cli.user, cli.password, argc - i - 1, argv + i + 1);
     }
     if (strcmp(argv[i], "snapshot") == 0) {
         snapshot_cli_options_t options = {

@@ -142,14 +142,15 @@ static int peerkeys_parse(char *text, const char *path, uint32_t id, uint32_t no
             }
             out->node_id = a;
         } else if (sscanf(line, "nodes %u%c", &a, &tail) == 1) {
-            if (a != node_count) {
+            if (a < node_count || a < id || a > NET_PEER_KEY_NODES_MAX || out->node_count != 0) {
                 return ballot_fail(BALLOT_EINVAL, msg, msg_bytes,
-                                   "%s is for a %u-node cluster, this one has %u nodes", path, a,
-                                   node_count);
+                                   "%s holds keys for nodes 1..%u, this node %u of a cluster of "
+                                   "%u needs them for 1..%u at least",
+                                   path, a, id, node_count, node_count > id ? node_count : id);
             }
             out->node_count = a;
         } else if (sscanf(line, "pair %u %65s%c", &a, hex, &tail) == 2) {
-            if (a == 0 || a > node_count || a == id || out->have[a]) {
+            if (a == 0 || out->node_count == 0 || a > out->node_count || a == id || out->have[a]) {
                 return ballot_fail(BALLOT_EINVAL, msg, msg_bytes,
                                    "%s:%u: pair %u is not another node, or named twice", path,
                                    number, a);
@@ -170,7 +171,7 @@ static int peerkeys_parse(char *text, const char *path, uint32_t id, uint32_t no
                            "%s: incomplete (needs '%s', 'node N' and 'nodes N' lines)", path,
                            NET_PEER_KEY_FILE_MAGIC);
     }
-    for (uint32_t j = 1; j <= node_count; j++) {
+    for (uint32_t j = 1; j <= out->node_count; j++) {
         if (j != id && !out->have[j]) {
             return ballot_fail(BALLOT_EINVAL, msg, msg_bytes,
                                "%s: no key for the pair with node %u", path, j);

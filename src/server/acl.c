@@ -54,6 +54,7 @@ static const acl_command_t acl_commands[] = {
     {"config", NULL, CAT_ADMIN_ONLY},
     {"ballot.transfer", NULL, CAT_ADMIN_ONLY},
     {"ballot.snapshot", NULL, CAT_ADMIN_ONLY},
+    {"ballot.member", NULL, CAT_ADMIN_ONLY},
     {"client", "setname", ACL_CAT_SLOW | ACL_CAT_CONNECTION},
     {"client", "getname", ACL_CAT_SLOW | ACL_CAT_CONNECTION},
     {"client", "id", ACL_CAT_SLOW | ACL_CAT_CONNECTION},

@@ -602,9 +602,9 @@ static void cmd_transfer(client_t *client, const command_args_t *args)
     text[args->len[1]] = '\0';
     char *end = NULL;
     unsigned long to = strtoul(text, &end, 10);
-    if (*end != '\0' || to < 1 || to > srv->cfg->node_count || to == srv->cfg->id) {
-        client_reply_error(client, "ERR node id must be another node of 1..%u",
-                           srv->cfg->node_count);
+    if (*end != '\0' || to < 1 || to > NODES_MAX || !members_is_voter(srv, (uint32_t)to) ||
+        to == srv->cfg->id) {
+        client_reply_error(client, "ERR node id must be another voter (BALLOT.MEMBER LIST)");
         return;
     }
     int rc = node_transfer_leadership(srv->node, (uint32_t)to, server_now_ms());
@@ -624,6 +624,11 @@ static void cmd_transfer(client_t *client, const command_args_t *args)
 static void cmd_snapshot(client_t *client, const command_args_t *args)
 {
     backup_command(client, args->argc, args->argv, args->len);
+}
+
+static void cmd_member(client_t *client, const command_args_t *args)
+{
+    member_command(client, args->argc, args->argv, args->len);
 }
 
 static void cmd_data(client_t *client, const command_args_t *args);
@@ -653,6 +658,7 @@ static const command_entry_t command_table[] = {
     {"ballot.transfer", 2, "admin", 0, 0, cmd_transfer},
     {"acl", -2, "admin", 0, 0, cmd_acl},
     {"ballot.snapshot", -2, "admin", 0, 0, cmd_snapshot},
+    {"ballot.member", -2, "admin", 0, 0, cmd_member},
 };
 #define COMMAND_TABLE_COUNT (sizeof(command_table) / sizeof(command_table[0]))
 
