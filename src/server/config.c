@@ -523,7 +523,7 @@ static bool config_check_cluster(server_config_t *cfg, char *err, size_t err_byt
         return false;
     }
     cfg->node_count = count;
-    cfg->peer_addr_set = count > 1 || cfg->peer_addr_set;
+    cfg->peer_addr_set = count > 1 || cfg->peer_addr_set || any;
     return true;
 }
 
