@@ -340,7 +340,7 @@ static bool driver_recover(sim_t *sim, uint32_t id, node_t **core, uint64_t snap
     *core = driver_create_core(sim, id);
     if (*core != NULL && snap_slot != 0) {
         /* Like ballotd: the snapshot holds only chosen state, so a rejoin keeps it. */
-        node_recover_snapshot(*core, snap_slot);
+        node_recover_snapshot(*core, snap_slot, NULL);
     }
     return true;
 }
@@ -381,7 +381,7 @@ void driver_start(sim_t *sim, uint32_t id, bool first_boot)
     }
     /* The snapshot's slots come first, then the WAL's records (as ballotd recovers). */
     if (snap_found) {
-        node_recover_snapshot(core, snap.slot);
+        node_recover_snapshot(core, snap.slot, NULL);
     }
     bool rejoin = driver_recover(sim, id, &core, snap_found ? snap.slot : 0);
     if (sim->failed || core == NULL) {

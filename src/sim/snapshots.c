@@ -220,7 +220,7 @@ void snapshots_deliver(sim_t *sim, uint32_t id, uint64_t incarnation, uint32_t f
             sim->stats.snapshots_installed++;
             sim->checker.next_apply[id] = snap.slot + 1;
             sim_note(sim, id, "installed n%u's snapshot at slot %" PRIu64, from, snap.slot);
-            node_snapshot_installed(n->core, snap.slot, sim_node_local(sim, id));
+            node_snapshot_installed(n->core, snap.slot, NULL, sim_node_local(sim, id));
             if (compact_slot > 0 && wal_compact(n->disk.wal, compact_slot) != BALLOT_OK) {
                 snapshot_free(&snap);
                 sim_crash_node(sim, id, "wal_compact failed: node stops");
