@@ -154,14 +154,14 @@ void members_sync(server_t *srv)
     }
     srv->members_synced_mask = mask;
     srv->members_synced_epoch = epoch;
-    if ((mask & (1u << srv->cfg->id)) == 0 && !srv->removed_logged) {
+    if ((mask & (1u << srv->cfg->id)) == 0 && srv->was_member && !srv->removed_logged) {
         srv->removed_logged = true;
         log_warn("this node (n%u) is no longer a member of the cluster: it takes no part any "
                  "more and may be stopped (docs/operations.md \"Removing a node\")",
                  srv->cfg->id);
     }
-    members_forget_removed(srv, mask);
     peers_follow_members(srv);
+    members_forget_removed(srv, mask);
 }
 
 /* ---- snapshot images ---- */

@@ -519,8 +519,13 @@ static void peer_dial(server_t *srv, peer_t *peer, const char *addr)
 void peers_follow_members(server_t *srv)
 {
     uint32_t mask = members_link_mask(srv);
-    if ((mask & (1u << srv->cfg->id)) == 0) {
-        mask = 0; /* removed: this node has no peers any more */
+    /* A node that is not a member yet (it joined; the snapshot or log it has so far
+     * predates its addition) waits for the members to dial it; one that was a member and
+     * is not any more has no peers. */
+    bool self = (mask & (1u << srv->cfg->id)) != 0;
+    srv->was_member = srv->was_member || self;
+    if (!self && srv->was_member) {
+        mask = 0;
     }
     const membership_t *latest = config_state_latest(&srv->members);
     for (uint32_t id = 1; id <= NODES_MAX; id++) {
@@ -550,7 +555,7 @@ void peers_follow_members(server_t *srv)
             log_info("member n%u at %s", id, m != NULL && m->addr[0] != '\0' ? m->addr : "?");
         }
         peer->member = true;
-        peer_dial(srv, peer, m != NULL ? m->addr : "");
+        peer_dial(srv, peer, m != NULL && self ? m->addr : "");
     }
 }
 

@@ -265,6 +265,7 @@ struct server {
     uint64_t members_synced_epoch;
     member_outcome_t member_outcomes[MEMBER_OUTCOMES];
     uint32_t member_outcome_next;
+    bool was_member; /* this run saw this node in the membership */
     bool removed_logged;
 
     /* state machine progress */

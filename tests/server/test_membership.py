@@ -20,7 +20,7 @@ from ballot_cluster import SLOW, Resp, RespError, TestFailure, check, main
 WRITERS = 16
 # Small snapshots, so that nodes added later receive the state as a snapshot (with the
 # membership inside) rather than the whole log.
-EXTRA = ["--snapshot-every-slots", "300", "--snapshot-log-keep-slots", "50"]
+EXTRA = ["--snapshot-every-slots", "300", "--snapshot-log-keep-slots", "50", "--window-slots", "16"]
 
 
 class Writers:
