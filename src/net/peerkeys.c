@@ -142,15 +142,16 @@ static int peerkeys_parse(char *text, const char *path, uint32_t id, uint32_t no
             }
             out->node_id = a;
         } else if (sscanf(line, "nodes %u%c", &a, &tail) == 1) {
-            if (a < node_count || a < id || a > NET_PEER_KEY_NODES_MAX || out->node_count != 0) {
+            uint32_t need = node_count > id ? node_count : id;
+            if (a < need || a > NET_PEER_KEY_NODES_MAX || out->node_count != 0) {
                 return ballot_fail(BALLOT_EINVAL, msg, msg_bytes,
-                                   "%s holds keys for nodes 1..%u, this node %u of a cluster of "
-                                   "%u needs them for 1..%u at least",
-                                   path, a, id, node_count, node_count > id ? node_count : id);
+                                   "%s is for a %u-node cluster (keys for ids 1..%u); this node "
+                                   "needs keys for ids 1..%u at least",
+                                   path, a, a, need);
             }
             out->node_count = a;
         } else if (sscanf(line, "pair %u %65s%c", &a, hex, &tail) == 2) {
-            if (a == 0 || out->node_count == 0 || a > out->node_count || a == id || out->have[a]) {
+            if (a == 0 || a > NET_PEER_KEY_NODES_MAX || a == id || out->have[a]) {
                 return ballot_fail(BALLOT_EINVAL, msg, msg_bytes,
                                    "%s:%u: pair %u is not another node, or named twice", path,
                                    number, a);
@@ -170,6 +171,13 @@ static int peerkeys_parse(char *text, const char *path, uint32_t id, uint32_t no
         return ballot_fail(BALLOT_EINVAL, msg, msg_bytes,
                            "%s: incomplete (needs '%s', 'node N' and 'nodes N' lines)", path,
                            NET_PEER_KEY_FILE_MAGIC);
+    }
+    for (uint32_t j = out->node_count + 1; j <= NET_PEER_KEY_NODES_MAX; j++) {
+        if (out->have[j]) {
+            return ballot_fail(BALLOT_EINVAL, msg, msg_bytes,
+                               "%s: pair %u is beyond its 'nodes %u' line", path, j,
+                               out->node_count);
+        }
     }
     for (uint32_t j = 1; j <= out->node_count; j++) {
         if (j != id && !out->have[j]) {
