@@ -344,37 +344,33 @@ void member_tick_request(server_t *srv, client_t *client, request_t *r, uint64_t
 {
     for (uint32_t i = 0; i < MEMBER_OUTCOMES; i++) {
         const member_outcome_t *o = &srv->member_outcomes[i];
-        if (o->epoch != r->member_epoch || o->epoch == 0) {
+        if (o->epoch != r->member_epoch || o->crc != r->member_crc) {
             continue;
         }
-        if (o->crc != r->member_crc) {
-            client_finish_error(client, r,
-                                "ERR another membership change of epoch %llu was chosen instead; "
-                                "check BALLOT.MEMBER LIST and retry",
-                                (unsigned long long)o->epoch);
-        } else if (!o->accepted) {
+        r->member_epoch = 0;
+        if (!o->accepted) {
             client_finish_error(client, r,
                                 "ERR the change was chosen but not applied: it is not allowed "
                                 "after the membership in effect");
-        } else {
-            static const char ok[] = "+OK\r\n";
-            if (client_store_reply(r, (const uint8_t *)ok, sizeof(ok) - 1)) {
-                r->kind = REQUEST_REPLY;
-                r->member_epoch = 0;
-                client_mark_ready(client, r);
-            } else {
-                client_finish_error(client, r, "ERR out of memory");
-            }
+            return;
         }
-        r->member_epoch = 0;
+        static const char ok[] = "+OK\r\n";
+        if (client_store_reply(r, (const uint8_t *)ok, sizeof(ok) - 1)) {
+            r->kind = REQUEST_REPLY;
+            client_mark_ready(client, r);
+        } else {
+            client_finish_error(client, r, "ERR out of memory");
+        }
         return;
     }
-    if (config_state_latest(&srv->members)->epoch >= r->member_epoch) {
+    uint64_t epoch = config_state_latest(&srv->members)->epoch;
+    uint64_t wanted = r->member_epoch;
+    if (epoch >= wanted) {
         r->member_epoch = 0;
         client_finish_error(client, r,
-                            "ERR the membership moved past epoch %llu by other changes; check "
-                            "BALLOT.MEMBER LIST",
-                            (unsigned long long)config_state_latest(&srv->members)->epoch);
+                            "ERR another membership change took epoch %llu first (now %llu); "
+                            "check BALLOT.MEMBER LIST and retry",
+                            (unsigned long long)wanted, (unsigned long long)epoch);
         return;
     }
     if (now_ms >= r->deadline_ms) {

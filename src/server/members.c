@@ -215,3 +215,17 @@ int members_snapshot_split(const uint8_t *bytes, size_t size, config_state_t *cs
     *kv_size = size - 16 - n;
     return BALLOT_OK;
 }
+
+void members_tick(server_t *srv, uint64_t now_ms)
+{
+    const server_config_t *cfg = srv->cfg;
+    if (!cfg->join || srv->was_member || now_ms < srv->join_hint_ms) {
+        return;
+    }
+    srv->join_hint_ms = now_ms + MEMBERS_JOIN_HINT_MS;
+    char join[NET_HOST_BYTES_MAX + 8];
+    log_info("n%u is not a member yet: the members dial it once one of them adds it "
+             "(`ballot member add %u %s:%u`, against the cluster of %s)",
+             cfg->id, cfg->id, cfg->peer_addr.host, (unsigned)cfg->peer_addr.port,
+             net_addr_format(&cfg->join_addr, join, sizeof(join)));
+}

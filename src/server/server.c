@@ -500,6 +500,7 @@ static void server_on_tick(net_timer_t *timer, void *user)
     clients_tick(srv, now);
     snapshots_tick(srv, now);
     backup_tick(srv, now);
+    members_tick(srv, now);
     net_pending_expire(&srv->peer_pending, now);
     net_pending_expire(&srv->client_pending, now);
     if (srv->trace != NULL && now - srv->trace_flushed_ms >= SERVER_TRACE_FLUSH_MS) {

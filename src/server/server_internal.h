@@ -266,6 +266,7 @@ struct server {
     member_outcome_t member_outcomes[MEMBER_OUTCOMES];
     uint32_t member_outcome_next;
     bool was_member; /* this run saw this node in the membership */
+    uint64_t join_hint_ms;
     bool removed_logged;
 
     /* state machine progress */
@@ -399,6 +400,9 @@ void members_init(server_t *srv);
 bool members_on_apply(server_t *srv, const apply_t *apply);
 /* A restored or installed snapshot's configuration state (NULL: the founding one). */
 void members_restore(server_t *srv, const config_state_t *cs);
+/* A node started with --join says every MEMBERS_JOIN_HINT_MS that it waits to be added. */
+#define MEMBERS_JOIN_HINT_MS 10000u
+void members_tick(server_t *srv, uint64_t now_ms);
 /* Follows the membership with the peer table after applies (cheap when unchanged). */
 void members_sync(server_t *srv);
 /* The members this node keeps links to: those of the configurations governing now and
