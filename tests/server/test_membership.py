@@ -223,8 +223,11 @@ def test(cluster):
     check(sorted(members_json(cluster, members)["members"][i]["id"] for i in range(3)) ==
           sorted(members), "final members %r" % members)
     check_all_present(cluster, members, acked)
+    # PEERS holds the incarnations of members only: removed ids are forgotten.
     for i in members:
-        check(os.path.exists(os.path.join(cluster.data_dir(i), "PEERS")), "PEERS of n%d" % i)
+        with open(os.path.join(cluster.data_dir(i), "PEERS")) as f:
+            known = {int(line.split()[1]) for line in f if line.startswith("node ")}
+        check(known == set(members) - {i}, "PEERS of n%d names %r" % (i, sorted(known)))
     print("grow 1->5 %.1fs, shrink 5->3 %.1fs, replace %.1fs; %d acknowledged writes on "
           "members %r" % (grown - started, shrunk - grown, replaced - shrunk, len(acked),
                           sorted(members)))
