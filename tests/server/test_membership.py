@@ -15,7 +15,7 @@ import subprocess
 import threading
 import time
 
-from ballot_cluster import SLOW, Resp, RespError, TestFailure, check, main
+from ballot_cluster import SLOW, Resp, TestFailure, check, info, main
 
 WRITERS = 16
 # Small snapshots, so that nodes added later receive the state as a snapshot (with the
@@ -194,6 +194,14 @@ def test(cluster):
           "5 voters after 8 changes: %r" % listed)
     table = member_cli(cluster, members, "list")
     check(table.returncode == 0 and "PEER ADDRESS" in table.stdout, "table: %r" % table)
+
+    # A joined voter restarts like any node: from its own WAL and snapshot, which hold the
+    # membership (the same command line, --join included).
+    again = next(m for m in (4, 3, 2) if m != cluster.leader())
+    check(cluster.kill(again, signal.SIGTERM) == 0, "n%d stops cleanly" % again)
+    cluster.start(again)
+    wait_state(cluster, members, {m: "voter" for m in members})
+    check(info(cluster.client_ports[again]).get("voter") == "1", "n%d votes" % again)
 
     # 5 -> 3: the leader removes itself first (it steps down once the change is in effect),
     # then one more.

@@ -12,6 +12,7 @@
 
 #include "server/config.h"
 #include "server/idmap.h"
+#include "net/tls.h"
 #include "server/server_internal.h"
 
 #define ARGV_MAX 32
@@ -199,6 +200,41 @@ static void snapshot_header_roundtrip(void **state)
     }
 }
 
+/* Key files of `ballot keygen` hold keys for every id, so nodes can be added; an older file
+ * for a 3-node cluster still serves its founders but names no key for id 4. */
+static void peer_keys_for_every_id(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/ballot-keys-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[64];
+    char old[64];
+    snprintf(path, sizeof(path), "%s/node4.key", dir);
+    snprintf(old, sizeof(old), "%s/node2.key", dir);
+    uint8_t master[32] = {7};
+    char msg[256];
+    assert_int_equal(net_peer_keys_write(path, master, sizeof(master), 4, NET_PEER_KEY_NODES_MAX,
+                                         msg, sizeof(msg)),
+                     BALLOT_OK);
+    assert_int_equal(net_peer_keys_write(old, master, sizeof(master), 2, 3, msg, sizeof(msg)),
+                     BALLOT_OK);
+    static net_peer_keys_t keys;
+    /* A joining node (no founding count) and a founder of 3 both read the new file. */
+    assert_int_equal(net_peer_keys_read(path, 4, 0, &keys, msg, sizeof(msg)), BALLOT_OK);
+    assert_true(keys.have[1] && keys.have[15] && !keys.have[4]);
+    uint8_t k415[NET_PEER_KEY_BYTES];
+    net_peer_key_derive(master, sizeof(master), 15, 4, k415);
+    assert_memory_equal(keys.key[15], k415, sizeof(k415));
+    assert_int_equal(net_peer_keys_read(path, 4, 3, &keys, msg, sizeof(msg)), BALLOT_OK);
+    assert_int_equal(net_peer_keys_read(old, 2, 3, &keys, msg, sizeof(msg)), BALLOT_OK);
+    assert_false(keys.have[4]);
+    assert_int_not_equal(net_peer_keys_read(old, 2, 5, &keys, msg, sizeof(msg)), BALLOT_OK);
+    assert_non_null(strstr(msg, "3-node cluster"));
+    unlink(path);
+    unlink(old);
+    rmdir(dir);
+}
+
 static void idmap_put_get_remove(void **state)
 {
     (void)state;
@@ -231,9 +267,13 @@ static void idmap_put_get_remove(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(config_three_nodes),   cmocka_unit_test(config_own_peer_outside_list),
-        cmocka_unit_test(config_errors),        cmocka_unit_test(config_file_then_flags),
-        cmocka_unit_test(config_join),          cmocka_unit_test(snapshot_header_roundtrip),
+        cmocka_unit_test(config_three_nodes),
+        cmocka_unit_test(config_own_peer_outside_list),
+        cmocka_unit_test(config_errors),
+        cmocka_unit_test(config_file_then_flags),
+        cmocka_unit_test(config_join),
+        cmocka_unit_test(snapshot_header_roundtrip),
+        cmocka_unit_test(peer_keys_for_every_id),
         cmocka_unit_test(idmap_put_get_remove),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
