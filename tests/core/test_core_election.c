@@ -1,4 +1,4 @@
-/* Election rules (DESIGN.md step 5): timeouts, stepping down, leadership transfer,
+/* Election rules (docs/design.md step 5): timeouts, stepping down, leadership transfer,
  * forwarding and not-leader replies, a partitioned node coming back, rejoin after a lost
  * disk. */
 #include "test_util.h"
