@@ -80,7 +80,7 @@ static const char *member_link_text(const server_t *srv, uint32_t id)
  * change chosen last to take effect. */
 static bool member_in_effect(const server_t *srv, const member_t *m)
 {
-    if (!srv->members.has_next) {
+    if (!srv->members.has_next || members_next_in_effect(srv)) {
         return true;
     }
     const member_t *now = membership_find(&srv->members.current, m->id);
@@ -123,7 +123,7 @@ static void member_list(client_t *client)
                  st.leader);
     }
     /* Members leaving: still governing until the change takes effect. */
-    if (srv->members.has_next) {
+    if (srv->members.has_next && !members_next_in_effect(srv)) {
         const membership_t *now = &srv->members.current;
         for (uint32_t i = 0; i < now->count; i++) {
             const member_t *m = &now->members[i];

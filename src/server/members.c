@@ -36,12 +36,21 @@ void members_init(server_t *srv)
     srv->members_known = true;
 }
 
+bool members_next_in_effect(const server_t *srv)
+{
+    const config_state_t *cs = &srv->members;
+    return cs->has_next && cs->applied_slot + 1 >= cs->next_from;
+}
+
 uint32_t members_link_mask(const server_t *srv)
 {
     if (!srv->members_known) {
         return 0;
     }
     const config_state_t *cs = &srv->members;
+    if (members_next_in_effect(srv)) {
+        return membership_member_mask(&cs->next);
+    }
     uint32_t mask = membership_member_mask(&cs->current);
     if (cs->has_next) {
         mask |= membership_member_mask(&cs->next);

@@ -407,6 +407,9 @@ void members_sync(server_t *srv);
 /* The members this node keeps links to: those of the configurations governing now and
  * next (a removed voter still votes until its removal takes effect). Bit id per member. */
 uint32_t members_link_mask(const server_t *srv);
+/* A change is waiting (has_next) but every slot before the one it governs from is applied
+ * here: the old membership has nothing left to decide. */
+bool members_next_in_effect(const server_t *srv);
 bool members_is_voter(const server_t *srv, uint32_t id);
 /* Snapshot images: a header holding the configuration state, then the kv's image.
  * Images without the header (older snapshots, backups) hold only the kv. */

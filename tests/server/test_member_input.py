@@ -4,7 +4,7 @@ change while one is in flight, changes sent to a follower, malformed commands.""
 
 import time
 
-from ballot_cluster import RespError, check, main
+from ballot_cluster import RespError, check, info, main
 
 
 def listing(c):
@@ -63,8 +63,14 @@ def test(cluster):
     check([(m["id"], m["role"]) for m in after] ==
           [("1", "voter"), ("2", "voter"), ("3", "voter"), ("4", "learner")] and
           after[0]["epoch"] == "1", "exactly the first change: %r" % after)
-    # The learner at a dead address never catches up: promoting it is refused. (The first
-    # change takes effect CONFIG_ALPHA slots after its own; writes move the log along.)
+    # The learner at a dead address never catches up: promoting it is refused once the
+    # leader's log is more than 1024 slots (CONFIG_CATCHUP_SLOTS) ahead of what it has.
+    deadline = time.time() + 20
+    while int(info(cluster.client_ports[leader])["commit_index"]) <= 1100:
+        check(time.time() < deadline, "the log did not move past slot 1100")
+        c.send_raw(b"".join(c.encode("SET", "fill%d" % k, "v") for k in range(100)))
+        for _ in range(100):
+            check(c.read() == "OK", "SET")
     r = None
     for k in range(200):
         check(c.cmd("SET", "k%d" % k, "v") == "OK", "SET")
