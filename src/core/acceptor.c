@@ -183,7 +183,9 @@ void acceptor_on_prepare(node_t *node, const msg_t *m)
         if (reason != 0) {
             if (reason != REJECT_RECOVERING) {
                 ev.kind = EVENT_LEASE_REFUSED;
-                ev.other_ballot = node->lease_grant_ballot;
+                /* The ballot that stands in the way: the lease's, or the live leader's. */
+                ev.other_ballot = reason == REJECT_LEADER_ALIVE ? node->heard_leader_ballot
+                                                                : node->lease_grant_ballot;
                 ev.reason = reason;
                 node_emit(node, &ev);
             }
