@@ -14,6 +14,7 @@
 
 #include "client/cli.h"
 #include "client/keygen.h"
+#include "client/member_cmd.h"
 #include "client/snapshot_cmd.h"
 #include "server/acl.h"
 #include "trace/trace.h"
@@ -25,6 +26,7 @@ static int cli_passwd(cli_t *cli, int argc, char **argv);
 static int cli_trace(cli_t *cli, int argc, char **argv);
 static int cli_keygen(cli_t *cli, int argc, char **argv);
 static int cli_snapshot(cli_t *cli, int argc, char **argv);
+static int cli_member(cli_t *cli, int argc, char **argv);
 
 static const cli_command_t cli_commands[] = {
     {"get", "get KEY", "print the value (linearizable read); exit 1 if there is none",
@@ -61,6 +63,9 @@ static const cli_command_t cli_commands[] = {
      -1, true, cli_trace},
     {"snapshot", "snapshot save|status|restore ...", "backups (ballot snapshot --help)", "", 0, -1,
      true, cli_snapshot},
+    {"member", "member list|add|promote|remove ...",
+     "membership: list, add a learner, promote, remove (ballot member --help)", "", 0, -1, true,
+     cli_member},
     {"keygen", "keygen --nodes N --out DIR", "write peer key files DIR/node1.key..nodeN.key", "", 0,
      -1, true, cli_keygen},
     {"passwd", "passwd", "read a password on stdin, print the users file's '#<sha256>' rule", "", 0,
@@ -173,6 +178,12 @@ static int cli_snapshot(cli_t *cli, int argc, char **argv)
         .format = (int)cli->format,
     };
     return snapshot_cli_main(&options, argc - 1, argv + 1);
+}
+
+static int cli_member(cli_t *cli, int argc, char **argv)
+{
+    return member_cli_main(cli->cluster_text, cli->timeout_ms, cli->user, cli->password, argc - 1,
+                           argv + 1);
 }
 
 /* ---- global options ---- */

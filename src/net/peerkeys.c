@@ -142,14 +142,16 @@ static int peerkeys_parse(char *text, const char *path, uint32_t id, uint32_t no
             }
             out->node_id = a;
         } else if (sscanf(line, "nodes %u%c", &a, &tail) == 1) {
-            if (a != node_count) {
+            uint32_t need = node_count > id ? node_count : id;
+            if (a < need || a > NET_PEER_KEY_NODES_MAX || out->node_count != 0) {
                 return ballot_fail(BALLOT_EINVAL, msg, msg_bytes,
-                                   "%s is for a %u-node cluster, this one has %u nodes", path, a,
-                                   node_count);
+                                   "%s is for a %u-node cluster (keys for ids 1..%u); this node "
+                                   "needs keys for ids 1..%u at least",
+                                   path, a, a, need);
             }
             out->node_count = a;
         } else if (sscanf(line, "pair %u %65s%c", &a, hex, &tail) == 2) {
-            if (a == 0 || a > node_count || a == id || out->have[a]) {
+            if (a == 0 || a > NET_PEER_KEY_NODES_MAX || a == id || out->have[a]) {
                 return ballot_fail(BALLOT_EINVAL, msg, msg_bytes,
                                    "%s:%u: pair %u is not another node, or named twice", path,
                                    number, a);
@@ -170,7 +172,14 @@ static int peerkeys_parse(char *text, const char *path, uint32_t id, uint32_t no
                            "%s: incomplete (needs '%s', 'node N' and 'nodes N' lines)", path,
                            NET_PEER_KEY_FILE_MAGIC);
     }
-    for (uint32_t j = 1; j <= node_count; j++) {
+    for (uint32_t j = out->node_count + 1; j <= NET_PEER_KEY_NODES_MAX; j++) {
+        if (out->have[j]) {
+            return ballot_fail(BALLOT_EINVAL, msg, msg_bytes,
+                               "%s: pair %u is beyond its 'nodes %u' line", path, j,
+                               out->node_count);
+        }
+    }
+    for (uint32_t j = 1; j <= out->node_count; j++) {
         if (j != id && !out->have[j]) {
             return ballot_fail(BALLOT_EINVAL, msg, msg_bytes,
                                "%s: no key for the pair with node %u", path, j);

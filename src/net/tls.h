@@ -23,7 +23,7 @@
 #include "net/net.h"
 
 #define NET_PEER_KEY_BYTES      32u
-#define NET_PEER_KEY_NODES_MAX  7u /* NODES_MAX of the core */
+#define NET_PEER_KEY_NODES_MAX  15u /* NODES_MAX of the core */
 #define NET_PEER_KEY_FILE_MAGIC "ballot-peer-keys 1"
 /* A key file is a few short lines; anything longer is not one. */
 #define NET_PEER_KEY_FILE_BYTES_MAX 4096u
@@ -48,7 +48,9 @@ int net_peer_key_derive(const uint8_t *master, size_t master_bytes, uint32_t i, 
 int net_peer_keys_write(const char *path, const uint8_t *master, size_t master_bytes, uint32_t id,
                         uint32_t node_count, char *msg, size_t msg_bytes);
 /* Reads and checks a key file: the format, mode 0600 or stricter, and that it is node
- * `id`'s file for a cluster of node_count with a key for every other node. */
+ * `id`'s file with a key for every other node of its `nodes` line, which must be at least
+ * node_count (the founding nodes; 0 for a node that joins). Files of `ballot keygen` hold
+ * keys for every id 1..NET_PEER_KEY_NODES_MAX, so that members can be added later. */
 int net_peer_keys_read(const char *path, uint32_t id, uint32_t node_count, net_peer_keys_t *out,
                        char *msg, size_t msg_bytes);
 

@@ -56,6 +56,7 @@ static const acl_command_t acl_commands[] = {
     {"ballot.snapshot", NULL, CAT_ADMIN_ONLY},
     {"slowlog", NULL, CAT_ADMIN_ONLY},
     {"cluster", NULL, ACL_CAT_SLOW},
+    {"ballot.member", NULL, CAT_ADMIN_ONLY},
     {"client", "setname", ACL_CAT_SLOW | ACL_CAT_CONNECTION},
     {"client", "getname", ACL_CAT_SLOW | ACL_CAT_CONNECTION},
     {"client", "id", ACL_CAT_SLOW | ACL_CAT_CONNECTION},

@@ -471,7 +471,9 @@ static void clients_timeout(server_t *srv, client_t *client, request_t *r)
 
 static void clients_tick_request(server_t *srv, client_t *client, request_t *r, uint64_t now_ms)
 {
-    if (now_ms >= r->deadline_ms) {
+    if (r->member_epoch != 0) {
+        member_tick_request(srv, client, r, now_ms);
+    } else if (now_ms >= r->deadline_ms) {
         clients_timeout(srv, client, r);
     } else if (r->retry_at_ms != 0 && now_ms >= r->retry_at_ms) {
         if (r->kind == REQUEST_WRITE) {

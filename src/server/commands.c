@@ -602,9 +602,9 @@ static void cmd_transfer(client_t *client, const command_args_t *args)
     text[args->len[1]] = '\0';
     char *end = NULL;
     unsigned long to = strtoul(text, &end, 10);
-    if (*end != '\0' || to < 1 || to > srv->cfg->node_count || to == srv->cfg->id) {
-        client_reply_error(client, "ERR node id must be another node of 1..%u",
-                           srv->cfg->node_count);
+    if (*end != '\0' || to < 1 || to > NODES_MAX || !members_is_voter(srv, (uint32_t)to) ||
+        to == srv->cfg->id) {
+        client_reply_error(client, "ERR node id must be another voter (BALLOT.MEMBER LIST)");
         return;
     }
     int rc = node_transfer_leadership(srv->node, (uint32_t)to, server_now_ms());
@@ -636,6 +636,11 @@ static void cmd_slowlog(client_t *client, const command_args_t *args)
     metrics_slowlog_command(client, args->argc, args->argv, args->len);
 }
 
+static void cmd_member(client_t *client, const command_args_t *args)
+{
+    member_command(client, args->argc, args->argv, args->len);
+}
+
 static void cmd_data(client_t *client, const command_args_t *args);
 static void cmd_command(client_t *client, const command_args_t *args);
 
@@ -665,6 +670,7 @@ static const command_entry_t command_table[] = {
     {"ballot.snapshot", -2, "admin", 0, 0, cmd_snapshot},
     {"slowlog", -2, "admin", 0, 0, cmd_slowlog},
     {"cluster", -2, "admin", 0, 0, cmd_cluster},
+    {"ballot.member", -2, "admin", 0, 0, cmd_member},
 };
 #define COMMAND_TABLE_COUNT (sizeof(command_table) / sizeof(command_table[0]))
 

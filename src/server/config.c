@@ -23,6 +23,7 @@ typedef enum opt_kind {
     OPT_HELP = 11,
     OPT_VERSION = 12,
     OPT_YESNO = 13, /* a flag that takes a value: --protected-mode no */
+    OPT_JOIN = 14,
 } opt_kind_t;
 
 typedef struct opt {
@@ -53,6 +54,8 @@ static const opt_t config_opts[] = {
      "this node's disk was lost or is corrupt: discard the WAL, rejoin safely"},
     {"bootstrap", OPT_FLAG, SC(bootstrap), 0, 0, false, NULL,
      "found a new cluster: an empty data dir votes at once (first start only)"},
+    {"join", OPT_JOIN, SC(join_addr), 0, 0, false, "HOST:PORT",
+     "a new node joining a running cluster (a member's peer address) instead of --peers"},
     {"heartbeat-ms", OPT_U32, NODE(heartbeat_ms), 1, 60000, true, "MS", "leader heartbeat period"},
     {"election-timeout-min-ms", OPT_U32, NODE(election_timeout_min_ms), 1, 600000, true, "MS",
      "no leader heard this long: elect (randomized from min to max)"},
@@ -279,6 +282,13 @@ static config_result_t config_apply(config_parse_state_t *st, size_t index, cons
             st->cfg->metrics_addr_set = true;
         }
         return CONFIG_OK;
+    case OPT_JOIN:
+        if (net_addr_parse(value, &st->cfg->join_addr, msg, sizeof(msg)) != 0) {
+            snprintf(st->err, st->err_bytes, "%s: %s", st->where, msg);
+            return CONFIG_ERROR;
+        }
+        st->cfg->join = true;
+        return CONFIG_OK;
     case OPT_PEERS:
         return config_parse_id_list(st, value, st->cfg->peers, st->cfg->peer_set) ? CONFIG_OK
                                                                                   : CONFIG_ERROR;
@@ -425,7 +435,7 @@ static bool config_check_tls(const server_config_t *cfg, char *err, size_t err_b
                  "--peer-insecure");
         return false;
     }
-    if (modes == 0 && cfg->node_count > 1) {
+    if (modes == 0 && (cfg->node_count > 1 || cfg->join)) {
         snprintf(err, err_bytes,
                  "peers must authenticate: give --peer-key-file FILE (make one with `ballot "
                  "keygen`), or --peer-cert, --peer-key and --peer-ca, or --peer-insecure to run "
@@ -450,6 +460,37 @@ static bool config_same_addr(const net_addr_t *a, const net_addr_t *b)
     return a->port == b->port && strcmp(a->host, b->host) == 0;
 }
 
+/* A node joining with --join: its own --peer address, no --peers (the membership comes
+ * from the cluster). */
+static bool config_check_join(server_config_t *cfg, bool any_peers, char *err, size_t err_bytes)
+{
+    if (any_peers) {
+        snprintf(err, err_bytes,
+                 "--join and --peers exclude each other: a joining node learns the members "
+                 "from the cluster");
+        return false;
+    }
+    if (!cfg->peer_addr_set) {
+        snprintf(err, err_bytes, "--join needs --peer HOST:PORT, this node's own peer address");
+        return false;
+    }
+    if (cfg->bootstrap || cfg->rejoin) {
+        snprintf(err, err_bytes,
+                 "--join starts a new member from an empty data directory; it goes without "
+                 "--bootstrap and --rejoin (a joined node that lost its disk is replaced by a "
+                 "new one: docs/operations.md)");
+        return false;
+    }
+    if (config_same_addr(&cfg->join_addr, &cfg->peer_addr)) {
+        snprintf(err, err_bytes, "--join names this node's own --peer address");
+        return false;
+    }
+    cfg->peers[cfg->id] = cfg->peer_addr;
+    cfg->peer_set[cfg->id] = true;
+    cfg->node_count = 0;
+    return true;
+}
+
 /* Node ids must be exactly 1..n with n in {1, 3, 5, 7} (docs/core.md). */
 static bool config_check_cluster(server_config_t *cfg, char *err, size_t err_bytes)
 {
@@ -457,6 +498,9 @@ static bool config_check_cluster(server_config_t *cfg, char *err, size_t err_byt
     bool any = false;
     for (uint32_t i = 1; i <= NODES_MAX; i++) {
         any = any || cfg->peer_set[i];
+    }
+    if (cfg->join) {
+        return config_check_join(cfg, any, err, err_bytes);
     }
     if (!any) {
         cfg->peer_set[id] = true;
@@ -494,7 +538,7 @@ static bool config_check_cluster(server_config_t *cfg, char *err, size_t err_byt
         return false;
     }
     cfg->node_count = count;
-    cfg->peer_addr_set = count > 1 || cfg->peer_addr_set;
+    cfg->peer_addr_set = count > 1 || cfg->peer_addr_set || any;
     return true;
 }
 
@@ -598,7 +642,8 @@ static bool config_check(config_parse_state_t *st)
     if (!config_check_cluster(cfg, err, err_bytes)) {
         return false;
     }
-    if (cfg->node_count > 1 && config_same_addr(&cfg->client_addr, &cfg->peer_addr)) {
+    if ((cfg->node_count != 1 || cfg->peer_addr_set) &&
+        config_same_addr(&cfg->client_addr, &cfg->peer_addr)) {
         snprintf(err, err_bytes, "--client and --peer must differ");
         return false;
     }
@@ -615,6 +660,10 @@ static bool config_check(config_parse_state_t *st)
     if (!config_check_tls(cfg, err, err_bytes)) {
         return false;
     }
+    /* One founding node with --peer and a way to authenticate peers listens for peers, so
+     * that members can be added to it (docs/operations.md "Adding a node"). */
+    bool auth = cfg->peer_insecure || cfg->peer_key_file[0] != '\0' || cfg->peer_cert[0] != '\0';
+    cfg->peer_listen = cfg->node_count != 1 || (cfg->peer_addr_set && auth);
     config_merge_node(st);
     char msg[CONFIG_ERROR_BYTES];
     if (node_config_check(&cfg->node, msg, sizeof(msg)) != 0) {

@@ -68,6 +68,11 @@ typedef struct server_config {
     uint32_t value_bytes_max;
     bool rejoin;
     bool bootstrap; /* --bootstrap: an empty data dir is a founding member */
+    /* --join HOST:PORT: a new node joining a running cluster (a member's peer address); the
+     * node knows no membership (node.node_count = 0) until it learns it from the log. */
+    bool join;
+    net_addr_t join_addr;
+    bool peer_listen; /* has a peer listener: several founders, --join, or --peer with auth */
     log_level_t log_level;
     char trace_path[CONFIG_PATH_BYTES_MAX];
     uint32_t request_timeout_ms;

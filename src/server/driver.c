@@ -1,7 +1,8 @@
 /* The core's driver loop (docs/core.md "Outputs and persist-then-reply"):
  *   records  -> the storage thread (one fdatasync per round); node_persisted() when durable
  *   messages -> peers (the core released only what is safe to send)
- *   applies  -> the kv, in slot order; results to the clients that asked
+ *   applies  -> the kv, in slot order; results to the clients that asked; CONFIG values
+ *               to the membership (members.c), which the peer table follows
  *   reads    -> answered after the applies before them
  *   replies  -> refusals to clients
  *   events   -> the trace ring (always) and the trace file (--trace) */
@@ -117,6 +118,11 @@ static void driver_apply(server_t *srv, const apply_t *apply)
                      (unsigned long long)apply->slot, (unsigned long long)srv->applied_slot);
         return;
     }
+    if (members_on_apply(srv, apply)) {
+        /* A membership change: the membership's, never the kv's. */
+        srv->applied_slot = apply->slot;
+        return;
+    }
     uint32_t applied = 0;
     int rc = kv_apply_batch(srv->kv, &apply->value, driver_on_result, srv, &applied);
     if (rc != BALLOT_OK) {
@@ -218,6 +224,9 @@ void driver_process_outputs(server_t *srv)
     }
     for (size_t i = 0; i < out->apply_count && !srv->stopping; i++) {
         driver_apply(srv, &out->applies[i]);
+    }
+    if (out->apply_count > 0) {
+        members_sync(srv);
     }
     for (size_t i = 0; i < out->read_count; i++) {
         clients_on_read_result(srv, &out->reads[i]);

@@ -20,7 +20,7 @@
 
 const char *identity_origin_name(identity_origin_t origin)
 {
-    return origin == IDENTITY_FOUNDER ? "founder" : "rejoin";
+    return origin == IDENTITY_FOUNDER ? "founder" : origin == IDENTITY_JOINED ? "joined" : "rejoin";
 }
 
 int identity_new(identity_t *out, uint64_t cluster_id, uint32_t node_id, identity_origin_t origin)
@@ -187,6 +187,7 @@ int identity_read(const char *dir, identity_t *out, bool *found, char *msg, size
                         &cluster, &node, &incarnation, origin, &end);
     identity_origin_t o = strcmp(origin, "founder") == 0  ? IDENTITY_FOUNDER
                           : strcmp(origin, "rejoin") == 0 ? IDENTITY_REJOIN
+                          : strcmp(origin, "joined") == 0 ? IDENTITY_JOINED
                                                           : 0;
     if (fields != 4 || (size_t)end != body || node == 0 || node > NODES_MAX || incarnation == 0 ||
         o == 0) {

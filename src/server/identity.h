@@ -21,6 +21,7 @@
 typedef enum identity_origin {
     IDENTITY_FOUNDER = 1, /* created by --bootstrap: votes from the start */
     IDENTITY_REJOIN = 2,  /* created by a rejoin: votes once it read a majority's state */
+    IDENTITY_JOINED = 3,  /* created by --join: a new member; votes once it is a voter */
 } identity_origin_t;
 
 typedef struct identity {

@@ -74,7 +74,11 @@ static void info_ballot(server_t *srv, wire_buf_t *out, uint64_t now)
     info_line(out, "# Ballot");
     info_line(out, "node_id:%u", srv->cfg->id);
     info_line(out, "cluster_id:%llu", (unsigned long long)srv->cfg->cluster_id);
-    info_line(out, "node_count:%u", srv->cfg->node_count);
+    const membership_t *members = config_state_latest(&srv->members);
+    info_line(out, "node_count:%u", srv->members_known ? membership_voters(members) : 0u);
+    info_line(out, "members:%u", srv->members_known ? members->count : 0u);
+    info_line(out, "config_epoch:%llu", (unsigned long long)members->epoch);
+    info_line(out, "voter:%u", members_is_voter(srv, srv->cfg->id) ? 1u : 0u);
     info_line(out, "role:%s", node_role_name(st.role));
     info_line(out, "leader_id:%u", st.leader);
     info_line(out, "leader:%s", server_leader_hint(srv, hint, sizeof(hint)));

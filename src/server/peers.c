@@ -1,12 +1,12 @@
-/* Links between nodes. Every node dials every other node (src/net reconnects with
- * backoff) and accepts their dials, so each pair has up to two TCP connections; a message
- * goes out on our own dial when its handshake is done, else on the peer's. Each
- * connection is TLS 1.3, mutually authenticated with pairwise keys or X.509 certificates
- * that name the node (src/net/tls.h, docs/security.md), unless --peer-insecure; nothing is
- * parsed before the TLS handshake passed. Then both sides send a HELLO (wire.h): a wrong
- * cluster id, node id or version, a node id other than the one the credential proved, a
- * duplicate of a live link, or any malformed frame, closes that connection with a log line,
- * and the node carries on serving. */
+/* Links between nodes. Every node dials every other member that has an address (src/net
+ * reconnects with backoff; the membership decides who, members.c) and accepts their dials, so each
+ * pair has up to two TCP connections; a message goes out on our own dial when its handshake is
+ * done, else on the peer's. Each connection is TLS 1.3, mutually authenticated with pairwise keys
+ * or X.509 certificates that name the node (src/net/tls.h, docs/security.md), unless
+ * --peer-insecure; nothing is parsed before the TLS handshake passed. Then both sides send a HELLO
+ * (wire.h): a wrong cluster id, node id or version, a node id other than the one the credential
+ * proved, a duplicate of a live link, or any malformed frame, closes that connection with a log
+ * line, and the node carries on serving. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -54,12 +54,17 @@ static bool peer_is_up(const peer_t *peer)
 uint32_t peers_up_count(const server_t *srv)
 {
     uint32_t up = 0;
-    for (uint32_t id = 1; id <= srv->cfg->node_count; id++) {
+    for (uint32_t id = 1; id <= NODES_MAX; id++) {
         if (id != srv->cfg->id && peer_is_up(&srv->peers[id])) {
             up++;
         }
     }
     return up;
+}
+
+bool peers_is_up(const server_t *srv, uint32_t id)
+{
+    return id != NODE_NONE && id <= NODES_MAX && peer_is_up(&srv->peers[id]);
 }
 
 static void peer_update_up(server_t *srv, peer_t *peer, const char *why)
@@ -170,9 +175,10 @@ static bool peer_check_incarnation(peer_link_t *link, const wire_hello_t *hello)
         srv->stat_amnesia_refused++;
         snprintf(err, sizeof(err),
                  "n%u presents a founder's incarnation %016llx, but this node last heard "
-                 "%016llx from it: its data directory was bootstrapped again or replaced by "
-                 "another copy, so it may have forgotten promises and may not vote. Empty its "
-                 "data directory and start it without --bootstrap: it then rejoins",
+                 "%016llx from it: its data directory was bootstrapped (or joined) again or "
+                 "replaced by another copy, so it may have forgotten promises and may not vote. "
+                 "Empty its data directory and start it without --bootstrap (a founder: it then "
+                 "rejoins), or replace it by a new node under a new id (docs/operations.md)",
                  hello->node_id, (unsigned long long)hello->incarnation,
                  (unsigned long long)*known);
         log_error("peer connection %s: refused: %s", net_conn_peer_text(link->conn), err);
@@ -203,7 +209,9 @@ static void peer_send_hello(peer_link_t *link, uint32_t to)
         .node_id = srv->cfg->id,
         .peer_id = to,
         .incarnation = srv->identity.incarnation,
-        .flags = srv->identity.origin == IDENTITY_FOUNDER ? WIRE_HELLO_FOUNDER : 0u,
+        /* A joined node, like a founder, votes with the acceptor state it has kept since
+         * its first start: a new incarnation of it means that state was lost. */
+        .flags = srv->identity.origin != IDENTITY_REJOIN ? WIRE_HELLO_FOUNDER : 0u,
         .timing = peers_timing(srv),
     };
     wire_buf_t *out = server_scratch(srv);
@@ -222,9 +230,14 @@ static void peer_on_hello(peer_link_t *link, const wire_hello_t *hello)
         peer_link_refuse(link, err);
         return;
     }
-    if (hello->node_id > srv->cfg->node_count || hello->node_id == srv->cfg->id) {
-        snprintf(err, sizeof(err), "node id %u is not another member of this %u-node cluster",
-                 hello->node_id, srv->cfg->node_count);
+    /* Members of the configurations governing now and next; a node that joined and has not
+     * learned the membership yet takes any authenticated node (members add it first). */
+    bool member = srv->members_known ? (members_link_mask(srv) & (1u << hello->node_id)) != 0
+                                     : hello->node_id <= NODES_MAX;
+    if (!member || hello->node_id == srv->cfg->id) {
+        snprintf(err, sizeof(err),
+                 "node id %u is not another member of this cluster (BALLOT.MEMBER LIST)",
+                 hello->node_id);
         peer_link_refuse(link, err);
         return;
     }
@@ -385,6 +398,15 @@ static void peers_on_dial(net_dialer_t *dialer, net_conn_t *conn, void *user)
     }
 }
 
+static net_conn_limits_t peers_limits(const server_t *srv)
+{
+    const server_config_t *cfg = srv->cfg;
+    return (net_conn_limits_t){.read_bytes_max = PEER_READ_BYTES_MAX,
+                               .write_bytes_max = cfg->peer_output_bytes_max,
+                               .partial_timeout_ms = cfg->input_timeout_ms,
+                               .budget_input = true};
+}
+
 static int peers_tls_start(server_t *srv, char *msg, size_t msg_bytes)
 {
     const server_config_t *cfg = srv->cfg;
@@ -412,8 +434,9 @@ static int peers_tls_start(server_t *srv, char *msg, size_t msg_bytes)
         }
         return rc;
     }
-    int rc = net_tls_peer_x509(cfg->id, cfg->node_count, cfg->peer_cert, cfg->peer_key,
-                               cfg->peer_ca, &srv->peer_tls, msg, msg_bytes);
+    /* Any node id may become a member: the HELLO checks membership. */
+    int rc = net_tls_peer_x509(cfg->id, NODES_MAX, cfg->peer_cert, cfg->peer_key, cfg->peer_ca,
+                               &srv->peer_tls, msg, msg_bytes);
     if (rc == BALLOT_OK) {
         log_info("peer links: TLS 1.3 with X.509 certificates (CA %s)", cfg->peer_ca);
     }
@@ -423,7 +446,13 @@ static int peers_tls_start(server_t *srv, char *msg, size_t msg_bytes)
 int peers_start(server_t *srv, char *msg, size_t msg_bytes)
 {
     const server_config_t *cfg = srv->cfg;
-    if (cfg->node_count == 1) {
+    for (uint32_t id = 1; id <= NODES_MAX; id++) {
+        srv->peers[id].id = id;
+        srv->peers[id].srv = srv;
+    }
+    net_addr_format(&cfg->peer_addr, srv->peers[cfg->id].addr_text,
+                    sizeof(srv->peers[cfg->id].addr_text));
+    if (!cfg->peer_listen) {
         return BALLOT_OK;
     }
     int rc = peers_tls_start(srv, msg, msg_bytes);
@@ -433,10 +462,7 @@ int peers_start(server_t *srv, char *msg, size_t msg_bytes)
     srv->peer_pending.max = cfg->handshake_max;
     srv->peer_pending.deadline_ms = cfg->handshake_timeout_ms;
     srv->peer_pending.until_tls = false; /* until the HELLO */
-    net_conn_limits_t limits = {.read_bytes_max = PEER_READ_BYTES_MAX,
-                                .write_bytes_max = cfg->peer_output_bytes_max,
-                                .partial_timeout_ms = cfg->input_timeout_ms,
-                                .budget_input = true};
+    net_conn_limits_t limits = peers_limits(srv);
     rc = net_listen(srv->loop, &cfg->peer_addr, &limits, peers_on_accept, srv, &srv->peer_listener,
                     msg, msg_bytes);
     if (rc != BALLOT_OK) {
@@ -444,29 +470,96 @@ int peers_start(server_t *srv, char *msg, size_t msg_bytes)
     }
     net_listener_set_tls(srv->peer_listener, srv->peer_tls);
     net_listener_set_pending(srv->peer_listener, &srv->peer_pending);
-    for (uint32_t id = 1; id <= cfg->node_count; id++) {
+    return BALLOT_OK;
+}
+
+static void peer_drop_links(peer_t *peer)
+{
+    if (peer->out_link != NULL) {
+        net_conn_close(peer->out_link->conn);
+    }
+    if (peer->in_link != NULL) {
+        net_conn_close(peer->in_link->conn);
+    }
+}
+
+/* Dials `addr` for this peer (a new dialer when the address changed; none when empty). */
+static void peer_dial(server_t *srv, peer_t *peer, const char *addr)
+{
+    if (peer->dialer != NULL && strcmp(peer->dial_addr, addr) == 0) {
+        return;
+    }
+    if (peer->dialer != NULL) {
+        net_dialer_destroy(peer->dialer);
+        peer->dialer = NULL;
+    }
+    snprintf(peer->dial_addr, sizeof(peer->dial_addr), "%s", addr);
+    if (addr[0] == '\0' || srv->peer_listener == NULL) {
+        return; /* it dials us, or this node has no peer links at all */
+    }
+    const server_config_t *cfg = srv->cfg;
+    net_dialer_config_t dc = {.backoff_min_ms = cfg->reconnect_min_ms,
+                              .backoff_max_ms = cfg->reconnect_max_ms,
+                              .limits = peers_limits(srv),
+                              .seed = cfg->node.seed ^ peer->id,
+                              .tls = srv->peer_tls,
+                              .tls_peer_id = peer->id,
+                              .pending = &srv->peer_pending};
+    char err[NET_ERROR_TEXT_BYTES + MEMBER_ADDR_BYTES_MAX];
+    if (net_addr_parse(addr, &dc.addr, err, sizeof(err)) != BALLOT_OK) {
+        log_warn("member n%u: cannot dial its address '%s': %s; it may still dial this node",
+                 peer->id, addr, err);
+        return;
+    }
+    net_addr_format(&dc.addr, peer->addr_text, sizeof(peer->addr_text));
+    int rc = net_dialer_create(srv->loop, &dc, peers_on_dial, peer, &peer->dialer);
+    if (rc != BALLOT_OK) {
+        log_warn("member n%u: cannot dial %s: %s", peer->id, addr, ballot_strerror(rc));
+        peer->dialer = NULL;
+    }
+}
+
+void peers_follow_members(server_t *srv)
+{
+    uint32_t mask = members_link_mask(srv);
+    /* A node that is not a member yet (it joined; the snapshot or log it has so far
+     * predates its addition) waits for the members to dial it; one that was a member and
+     * is not any more has no peers. */
+    bool self = (mask & (1u << srv->cfg->id)) != 0;
+    srv->was_member = srv->was_member || self;
+    if (!self && srv->was_member) {
+        mask = 0;
+    }
+    const membership_t *latest = config_state_latest(&srv->members);
+    for (uint32_t id = 1; id <= NODES_MAX; id++) {
         peer_t *peer = &srv->peers[id];
-        peer->id = id;
-        peer->srv = srv;
-        net_addr_format(&cfg->peers[id], peer->addr_text, sizeof(peer->addr_text));
-        if (id == cfg->id) {
+        if (id == srv->cfg->id) {
             continue;
         }
-        net_dialer_config_t dc = {.addr = cfg->peers[id],
-                                  .backoff_min_ms = cfg->reconnect_min_ms,
-                                  .backoff_max_ms = cfg->reconnect_max_ms,
-                                  .limits = limits,
-                                  .seed = cfg->node.seed ^ id,
-                                  .tls = srv->peer_tls,
-                                  .tls_peer_id = id,
-                                  .pending = &srv->peer_pending};
-        rc = net_dialer_create(srv->loop, &dc, peers_on_dial, peer, &peer->dialer);
-        if (rc != BALLOT_OK) {
-            snprintf(msg, msg_bytes, "cannot dial n%u: %s", id, ballot_strerror(rc));
-            return rc;
+        bool member = (mask & (1u << id)) != 0;
+        if (!member) {
+            if (peer->member) {
+                log_info("n%u is no longer a member: links to it closed", id);
+            }
+            peer->member = false;
+            if (peer->dialer != NULL) {
+                net_dialer_destroy(peer->dialer);
+                peer->dialer = NULL;
+            }
+            peer->dial_addr[0] = '\0';
+            peer_drop_links(peer);
+            continue;
         }
+        const member_t *m = membership_find(latest, id);
+        if (m == NULL) {
+            m = membership_find(&srv->members.current, id); /* leaving, still governing */
+        }
+        if (!peer->member) {
+            log_info("member n%u at %s", id, m != NULL && m->addr[0] != '\0' ? m->addr : "?");
+        }
+        peer->member = true;
+        peer_dial(srv, peer, m != NULL && self ? m->addr : "");
     }
-    return BALLOT_OK;
 }
 
 void peers_stop(server_t *srv)
@@ -475,7 +568,7 @@ void peers_stop(server_t *srv)
         net_listener_close(srv->peer_listener);
         srv->peer_listener = NULL;
     }
-    for (uint32_t id = 1; id <= srv->cfg->node_count; id++) {
+    for (uint32_t id = 1; id <= NODES_MAX; id++) {
         peer_t *peer = &srv->peers[id];
         if (peer->dialer != NULL) {
             net_dialer_destroy(peer->dialer);
@@ -489,7 +582,7 @@ void peers_stop(server_t *srv)
 
 static peer_link_t *peers_link_to(server_t *srv, uint32_t to)
 {
-    if (to == NODE_NONE || to > srv->cfg->node_count || to == srv->cfg->id) {
+    if (to == NODE_NONE || to > NODES_MAX || to == srv->cfg->id) {
         return NULL;
     }
     peer_t *peer = &srv->peers[to];

@@ -78,6 +78,8 @@ request_t *client_push_request(client_t *client, request_kind_t kind)
     r->refused = 0;
     r->stale = false;
     r->backup = false;
+    r->member_epoch = 0;
+    r->member_crc = 0;
     r->cmd_size = 0;
     r->reply_size = 0;
     r->result_type = KV_RESULT_OK;

@@ -293,6 +293,7 @@ static int server_recover(server_t *srv, char *msg, size_t msg_bytes)
         log_warn("an earlier rejoin did not finish (%s/%s exists): rejoining again", cfg->data_dir,
                  SERVER_REJOIN_FILE);
     }
+    members_init(srv);
     bool had_boot = server_file_exists(cfg->data_dir, SERVER_BOOT_FILE);
     bool had_wal = server_dir_has_wal(cfg->data_dir);
     bool snap_found = false;
@@ -307,6 +308,16 @@ static int server_recover(server_t *srv, char *msg, size_t msg_bytes)
     bool fresh = !have_identity && !had_boot && !had_wal;
     bool empty = fresh && !snap_found;
     bool founding = fresh && !srv->rejoin && cfg->bootstrap;
+    /* A new member (--join) starts with an empty acceptor: it has promised nothing, so it
+     * forgets nothing; it votes once the membership makes it a voter. */
+    bool joining = fresh && !srv->rejoin && cfg->join;
+    if (fresh && snap_found && cfg->join) {
+        snprintf(msg, msg_bytes,
+                 "%s holds a snapshot but no WAL and no IDENTITY: a node that joins with --join "
+                 "starts from an empty data directory and receives the cluster's state",
+                 cfg->data_dir);
+        return BALLOT_ECORRUPT;
+    }
     if (fresh && snap_found && !founding && !srv->rejoin) {
         snprintf(msg, msg_bytes,
                  "%s holds a snapshot but no WAL and no IDENTITY: a restored backup founds a "
@@ -319,7 +330,7 @@ static int server_recover(server_t *srv, char *msg, size_t msg_bytes)
         log_info("--bootstrap ignored: %s already holds n%u of cluster %llu", cfg->data_dir,
                  cfg->id, (unsigned long long)cfg->cluster_id);
     }
-    if (empty && !srv->rejoin && !founding) {
+    if (empty && !srv->rejoin && !founding && !joining) {
         log_warn("%s is empty and --bootstrap is not given: this node rejoins its cluster and "
                  "votes only after reading a majority's state. To found a new cluster, start "
                  "each founding node once with --bootstrap",
@@ -354,7 +365,13 @@ static int server_recover(server_t *srv, char *msg, size_t msg_bytes)
         return rc;
     }
     rc = server_open_wal(srv, false, &report);
-    if (rc == BALLOT_ESTATE && founding) {
+    if (rc == BALLOT_ESTATE && joining) {
+        log_info("--join: new node n%u of cluster %llu; creating its WAL in %s; it takes part "
+                 "once a member adds it (BALLOT.MEMBER ADD %u %s:%u)",
+                 cfg->id, (unsigned long long)cfg->cluster_id, cfg->data_dir, cfg->id,
+                 cfg->peer_addr.host, (unsigned)cfg->peer_addr.port);
+        rc = server_open_wal(srv, true, &report);
+    } else if (rc == BALLOT_ESTATE && founding) {
         log_info("--bootstrap: founding member n%u of cluster %llu%s; creating its WAL in %s",
                  cfg->id, (unsigned long long)cfg->cluster_id,
                  snap_found ? " from the restored snapshot" : "", cfg->data_dir);
@@ -375,8 +392,9 @@ static int server_recover(server_t *srv, char *msg, size_t msg_bytes)
         return rc;
     }
     if (!have_identity) {
-        /* Founded just now, or a directory from before identities were kept. */
-        rc = server_write_identity(srv, IDENTITY_FOUNDER, msg, msg_bytes);
+        /* Founded or joined just now, or a directory from before identities were kept. */
+        rc = server_write_identity(srv, joining ? IDENTITY_JOINED : IDENTITY_FOUNDER, msg,
+                                   msg_bytes);
         if (rc != BALLOT_OK) {
             return rc;
         }
@@ -482,6 +500,7 @@ static void server_on_tick(net_timer_t *timer, void *user)
     clients_tick(srv, now);
     snapshots_tick(srv, now);
     backup_tick(srv, now);
+    members_tick(srv, now);
     net_pending_expire(&srv->peer_pending, now);
     net_pending_expire(&srv->client_pending, now);
     if (srv->trace != NULL && now - srv->trace_flushed_ms >= SERVER_TRACE_FLUSH_MS) {
@@ -503,12 +522,13 @@ static bool server_start_handover(server_t *srv, uint64_t now)
 {
     node_status_t st;
     node_get_status(srv->node, now, &st);
-    if (st.role != ROLE_LEADER || srv->cfg->node_count == 1) {
+    if (st.role != ROLE_LEADER) {
         return false;
     }
-    for (uint32_t k = 1; k < srv->cfg->node_count; k++) {
-        uint32_t to = (srv->cfg->id + k - 1) % srv->cfg->node_count + 1;
-        if (srv->peers[to].up && node_transfer_leadership(srv->node, to, now) == BALLOT_OK) {
+    for (uint32_t k = 1; k < NODES_MAX; k++) {
+        uint32_t to = (srv->cfg->id + k - 1) % NODES_MAX + 1;
+        if (members_is_voter(srv, to) && srv->peers[to].up &&
+            node_transfer_leadership(srv->node, to, now) == BALLOT_OK) {
             log_info("handing leadership to n%u before stopping", to);
             srv->handover_until_ms = now + SERVER_HANDOVER_MS;
             return true;
@@ -555,7 +575,8 @@ static int server_open_parts(server_t *srv, char *msg, size_t msg_bytes)
     const server_config_t *cfg = srv->cfg;
     int rc = trace_ring_create(&srv->ring, TRACE_RING_EVENTS_DEFAULT);
     if (rc == BALLOT_OK && cfg->trace_path[0] != '\0') {
-        rc = trace_writer_open(&srv->trace, cfg->trace_path, cfg->node_count, msg, msg_bytes);
+        rc = trace_writer_open(&srv->trace, cfg->trace_path,
+                               cfg->node_count != 0 ? cfg->node_count : NODES_MAX, msg, msg_bytes);
         if (rc != BALLOT_OK) {
             return rc;
         }
@@ -675,10 +696,11 @@ static void server_log_ready(server_t *srv)
     char peer_text[NET_HOST_BYTES_MAX + 8];
     net_addr_format(&cfg->client_addr, client_text, sizeof(client_text));
     net_addr_format(&cfg->peer_addr, peer_text, sizeof(peer_text));
-    log_info("ballotd n%u of %u (cluster %llu) serving RESP%s on %s, peers on %s, data in %s%s",
-             cfg->id, cfg->node_count, (unsigned long long)cfg->cluster_id,
-             srv->client_tls != NULL ? " over TLS" : "", client_text,
-             cfg->node_count > 1 ? peer_text : "(none)", cfg->data_dir,
+    log_info("ballotd n%u (%u member(s) known, cluster %llu) serving RESP%s on %s, peers on %s, "
+             "data in %s%s",
+             cfg->id, srv->members_known ? config_state_latest(&srv->members)->count : 0u,
+             (unsigned long long)cfg->cluster_id, srv->client_tls != NULL ? " over TLS" : "",
+             client_text, srv->peer_listener != NULL ? peer_text : "(none)", cfg->data_dir,
              srv->rejoin ? " (rejoining)" : "");
 }
 
@@ -725,6 +747,9 @@ static int server_start(server_t *srv, int *lock_fd, char *msg, size_t msg_bytes
     }
     if (rc == BALLOT_OK) {
         rc = server_next_boot(srv, msg, msg_bytes);
+    }
+    if (rc == BALLOT_OK) {
+        members_sync(srv); /* dial the members known so far */
     }
     if (rc == BALLOT_OK) {
         srv->started_ms = server_now_ms();

@@ -95,6 +95,10 @@ typedef struct request {
     uint32_t refused;
     bool stale;   /* answer from the local state without a barrier */
     bool backup;  /* a read barrier for BALLOT.SNAPSHOT BEGIN (backup.c) */
+    /* BALLOT.MEMBER ADD/PROMOTE/REMOVE waiting for its change to be applied (member.c):
+     * the epoch of the proposed membership (0: not one) and its encoding's CRC-32C. */
+    uint64_t member_epoch;
+    uint32_t member_crc;
     uint8_t *cmd; /* the encoded kv command */
     uint32_t cmd_size;
     uint32_t cmd_cap;
@@ -143,14 +147,25 @@ struct peer_link {
 typedef struct peer {
     server_t *srv;
     uint32_t id;
-    net_dialer_t *dialer;
-    peer_link_t *out_link; /* our connection to it */
-    peer_link_t *in_link;  /* its connection to us */
-    bool up;               /* last logged state */
-    uint64_t hello_second; /* the second the count is for (ms / 1000) */
-    uint32_t hello_count;  /* inbound links taken for this id in that second */
+    bool member;          /* in the membership now governing or about to (members.c) */
+    net_dialer_t *dialer; /* dialling its member address; NULL when none or not a member */
+    char dial_addr[MEMBER_ADDR_BYTES_MAX + 1]; /* the address the dialer dials */
+    peer_link_t *out_link;                     /* our connection to it */
+    peer_link_t *in_link;                      /* its connection to us */
+    bool up;                                   /* last logged state */
+    uint64_t hello_second;                     /* the second the count is for (ms / 1000) */
+    uint32_t hello_count;                      /* inbound links taken for this id in that second */
     char addr_text[NET_HOST_BYTES_MAX + 8];
 } peer_t;
+
+/* Outcomes of the last membership changes this node applied, for the BALLOT.MEMBER
+ * requests that wait for them (member.c). */
+#define MEMBER_OUTCOMES 16u
+typedef struct member_outcome {
+    uint64_t epoch;
+    uint32_t crc;  /* of the chosen membership's encoding */
+    bool accepted; /* config_state_apply took it */
+} member_outcome_t;
 
 /* A snapshot being fetched from a peer. */
 typedef struct snapshot_fetch {
@@ -252,6 +267,19 @@ struct server {
     kv_command_t scratch_cmd;
     wire_buf_t scratch;
     uint8_t *frame_buf; /* snapshot chunks read from disk */
+
+    /* The membership: the configuration state of the applied prefix, kept next to the kv
+     * and stored with it in snapshots (members.c). members_known is false on a node that
+     * joined with --join until it has learned the membership from the log or a snapshot. */
+    config_state_t members;
+    bool members_known;
+    uint32_t members_synced_mask; /* the peer table was last set up for these members */
+    uint64_t members_synced_epoch;
+    member_outcome_t member_outcomes[MEMBER_OUTCOMES];
+    uint32_t member_outcome_next;
+    bool was_member; /* this run saw this node in the membership */
+    uint64_t join_hint_ms;
+    bool removed_logged;
 
     /* state machine progress */
     uint64_t applied_slot;
@@ -369,6 +397,9 @@ void peers_send(server_t *srv, const msg_t *msg);
 bool peers_send_frame(server_t *srv, uint32_t to, const wire_buf_t *frame);
 void peers_reply_frame(peer_link_t *link, const wire_buf_t *frame);
 uint32_t peers_up_count(const server_t *srv);
+bool peers_is_up(const server_t *srv, uint32_t id);
+/* Sets the dialers and links to the members (members.c decides who they are). */
+void peers_follow_members(server_t *srv);
 
 /* backup.c: BALLOT.SNAPSHOT (docs/operations.md "Backup and restore") */
 void backup_command(client_t *client, uint32_t argc, const uint8_t *const *argv,
@@ -388,6 +419,45 @@ void cluster_command(client_t *client, uint32_t argc, const uint8_t *const *argv
 /* --cluster-enabled: answers -MOVED or -CLUSTERDOWN for a key command this node must not
  * serve (a follower); true when it answered. */
 bool cluster_redirect(client_t *client, bool read, const uint8_t *key, uint32_t key_size);
+
+/* members.c: the membership next to the kv (docs/operations.md "Membership") */
+/* The founding membership (voters 1..N with their --peers addresses), or unknown for a
+ * node started with --join. */
+void members_init(server_t *srv);
+/* Every applied slot, before the kv sees it: CONFIG values change the membership (the kv
+ * never sees them); returns true when the value was a CONFIG value. */
+bool members_on_apply(server_t *srv, const apply_t *apply);
+/* A restored or installed snapshot's configuration state (NULL: the founding one). */
+void members_restore(server_t *srv, const config_state_t *cs);
+/* A node started with --join says every MEMBERS_JOIN_HINT_MS that it waits to be added. */
+#define MEMBERS_JOIN_HINT_MS 10000u
+void members_tick(server_t *srv, uint64_t now_ms);
+/* Follows the membership with the peer table after applies (cheap when unchanged). */
+void members_sync(server_t *srv);
+/* The members this node keeps links to: those of the configurations governing now and
+ * next (a removed voter still votes until its removal takes effect). Bit id per member. */
+uint32_t members_link_mask(const server_t *srv);
+/* A change is waiting (has_next) but every slot before the one it governs from is applied
+ * here: the old membership has nothing left to decide. */
+bool members_next_in_effect(const server_t *srv);
+bool members_is_voter(const server_t *srv, uint32_t id);
+/* Snapshot images: a header holding the configuration state, then the kv's image.
+ * Images without the header (older snapshots, backups) hold only the kv. */
+#define MEMBERS_SNAPSHOT_MAGIC      0x4D424342u /* bytes 'B' 'C' 'B' 'M' */
+#define MEMBERS_SNAPSHOT_FORMAT     1u
+#define MEMBERS_SNAPSHOT_HEADER_MAX (16u + CONFIG_STATE_BYTES_MAX)
+/* Writes the header into out (MEMBERS_SNAPSHOT_HEADER_MAX bytes); its length, 0 on error. */
+size_t members_snapshot_header(const config_state_t *cs, uint8_t *out, size_t cap);
+/* Splits an image: *has_cs says whether it held a configuration state. BALLOT_ECORRUPT
+ * (reason in msg) when the header is malformed. */
+int members_snapshot_split(const uint8_t *bytes, size_t size, config_state_t *cs, bool *has_cs,
+                           const uint8_t **kv_bytes, size_t *kv_size, char *msg, size_t msg_bytes);
+
+/* member.c: BALLOT.MEMBER */
+void member_command(client_t *client, uint32_t argc, const uint8_t *const *argv,
+                    const uint32_t *len);
+/* A waiting BALLOT.MEMBER change: answers it once applied, or at its deadline. */
+void member_tick_request(server_t *srv, client_t *client, request_t *request, uint64_t now_ms);
 
 /* snapshots.c */
 int snapshots_recover(server_t *srv, bool *found, char *msg, size_t msg_bytes);

@@ -41,14 +41,32 @@ int snapshots_recover(server_t *srv, bool *found, char *msg, size_t msg_bytes)
         return BALLOT_OK;
     }
     char err[KV_ERROR_BYTES];
-    rc = kv_snapshot_restore(srv->kv, snap.bytes, (size_t)snap.size, err, sizeof(err));
+    config_state_t cs;
+    bool has_cs = false;
+    const uint8_t *kv_bytes = NULL;
+    size_t kv_size = 0;
+    rc = members_snapshot_split(snap.bytes, (size_t)snap.size, &cs, &has_cs, &kv_bytes, &kv_size,
+                                err, sizeof(err));
+    if (rc == BALLOT_OK && !has_cs && !srv->members_known) {
+        rc = BALLOT_EINVAL;
+        snprintf(err, sizeof(err), "it holds no membership and this node joined with --join");
+    }
+    if (rc == BALLOT_OK) {
+        rc = kv_snapshot_restore(srv->kv, kv_bytes, kv_size, err, sizeof(err));
+    }
     if (rc != BALLOT_OK) {
         snprintf(msg, msg_bytes, "snapshot at slot %llu does not restore: %s",
                  (unsigned long long)snap.slot, err);
         snapshot_free(&snap);
         return rc == BALLOT_ENOMEM ? rc : BALLOT_ECORRUPT;
     }
-    node_recover_snapshot(srv->node, snap.slot, NULL);
+    if (!has_cs) {
+        /* The founding membership, as of the snapshot's slot. */
+        config_state_init(&cs, config_state_latest(&srv->members));
+        cs.applied_slot = snap.slot;
+    }
+    members_restore(srv, &cs);
+    node_recover_snapshot(srv->node, snap.slot, srv->members_known ? &srv->members : NULL);
     srv->applied_slot = snap.slot;
     srv->snapshot_slot = snap.slot;
     srv->compacted_slot = snap.slot;
@@ -152,6 +170,51 @@ static void snapshots_start_job(server_t *srv, snapshot_job_t *job)
     }
 }
 
+typedef struct snapshots_buffer {
+    uint8_t *bytes;
+    uint64_t used;
+    uint64_t cap;
+} snapshots_buffer_t;
+
+static int snapshots_buffer_write(void *ctx, const void *bytes, size_t size)
+{
+    snapshots_buffer_t *b = ctx;
+    if (size > b->cap - b->used) {
+        return BALLOT_ETOOLARGE;
+    }
+    memcpy(b->bytes + b->used, bytes, size);
+    b->used += size;
+    return BALLOT_OK;
+}
+
+/* The image of a snapshot: the membership's header, then the kv's bytes (members.h). */
+static int snapshots_image(const server_t *srv, uint8_t **out, uint64_t *size)
+{
+    uint8_t header[MEMBERS_SNAPSHOT_HEADER_MAX];
+    size_t header_size = members_snapshot_header(&srv->members, header, sizeof(header));
+    uint64_t kv_size = kv_snapshot_bytes(srv->kv);
+    *size = header_size + kv_size;
+    if (header_size == 0) {
+        return BALLOT_EINVAL;
+    }
+    if (*size > SNAPSHOT_BYTES_MAX) {
+        return BALLOT_ETOOLARGE;
+    }
+    snapshots_buffer_t b = {.bytes = malloc(*size), .used = 0, .cap = *size};
+    if (b.bytes == NULL) {
+        return BALLOT_ENOMEM;
+    }
+    memcpy(b.bytes, header, header_size);
+    b.used = header_size;
+    int rc = kv_snapshot_write(srv->kv, snapshots_buffer_write, &b);
+    if (rc != BALLOT_OK || b.used != *size) {
+        free(b.bytes);
+        return rc != BALLOT_OK ? rc : BALLOT_EIO;
+    }
+    *out = b.bytes;
+    return BALLOT_OK;
+}
+
 /* In the child: serialize the kv it inherited and write the snapshot file. Only
  * async-signal-safe exits from here (_exit); glibc keeps malloc usable after fork. */
 static void snapshots_child(server_t *srv, uint64_t slot, int fd)
@@ -168,7 +231,7 @@ static void snapshots_child(server_t *srv, uint64_t slot, int fd)
     memset(&report, 0, sizeof(report));
     uint8_t *image = NULL;
     uint64_t size = 0;
-    int rc = kv_snapshot_image(srv->kv, SNAPSHOT_BYTES_MAX, &image, &size);
+    int rc = snapshots_image(srv, &image, &size);
     report.size = size;
     if (rc != BALLOT_OK) {
         report.result = rc;
@@ -373,14 +436,34 @@ static void snapshots_install(server_t *srv)
         return;
     }
     char err[KV_ERROR_BYTES];
-    int rc = kv_snapshot_restore(srv->kv, snap.bytes, (size_t)snap.size, err, sizeof(err));
+    config_state_t cs;
+    bool has_cs = false;
+    const uint8_t *kv_bytes = NULL;
+    size_t kv_size = 0;
+    int rc = members_snapshot_split(snap.bytes, (size_t)snap.size, &cs, &has_cs, &kv_bytes,
+                                    &kv_size, err, sizeof(err));
+    if (rc == BALLOT_OK && !has_cs && !srv->members_known) {
+        rc = BALLOT_EINVAL;
+        snprintf(err, sizeof(err),
+                 "it holds no membership, and this node joined without knowing one");
+    }
+    if (rc == BALLOT_OK) {
+        rc = kv_snapshot_restore(srv->kv, kv_bytes, kv_size, err, sizeof(err));
+    }
     if (rc != BALLOT_OK) {
         log_error("snapshot at slot %llu from n%u does not restore: %s",
                   (unsigned long long)snap.slot, f->from, err);
         snapshots_fetch_cancel(srv);
         return;
     }
-    node_snapshot_installed(srv->node, snap.slot, NULL, server_now_ms());
+    if (!has_cs) {
+        config_state_init(&cs, config_state_latest(&srv->members));
+        cs.current_from = srv->members.current_from;
+    }
+    cs.applied_slot = snap.slot;
+    members_restore(srv, &cs);
+    node_snapshot_installed(srv->node, snap.slot, &srv->members, server_now_ms());
+    members_sync(srv);
     srv->applied_slot = snap.slot;
     srv->applied_bytes_since_snapshot = 0;
     log_info("installed snapshot at slot %llu from n%u (%llu keys)", (unsigned long long)snap.slot,

@@ -152,7 +152,7 @@ class Cluster:
     at all: the test passes its own in extra_args)."""
 
     def __init__(self, build_dir, nodes=3, extra_args=(), name="cluster", peer_auth="psk",
-                 metrics=False):
+                 metrics=False, grow=False):
         self.ballotd = os.path.join(build_dir, "ballotd")
         self.ballot = os.path.join(build_dir, "ballot")
         check(os.access(self.ballotd, os.X_OK), "%s not built" % self.ballotd)
@@ -171,8 +171,13 @@ class Cluster:
         self.started = set()
         self.peer_auth = peer_auth
         self.client_ssl = None  # an ssl.SSLContext when the nodes serve clients over TLS
+        # grow: members may be added (add_node, then start with --join): even a single
+        # founding node gets a peer listener and peer keys.
+        self.grow = grow
+        self.joining = set()  # ids started with --join instead of --peers
+        self.join_contact = {}  # joining id -> the member whose peer address --join names
         self.key_dir = os.path.join(self.dir, "keys")
-        if peer_auth == "psk" and nodes > 1:
+        if peer_auth == "psk" and (nodes > 1 or grow):
             out = subprocess.run([self.ballot, "keygen", "--nodes", str(nodes), "--out",
                                   self.key_dir], capture_output=True)
             check(out.returncode == 0, "ballot keygen: %r" % out.stderr)
@@ -181,7 +186,7 @@ class Cluster:
         return os.path.join(self.key_dir, "node%d.key" % i)
 
     def peer_auth_args(self, i):
-        if self.n == 1 or self.peer_auth == "none":
+        if (self.n == 1 and not self.grow) or self.peer_auth == "none":
             return []
         if self.peer_auth == "insecure":
             return ["--peer-insecure"]
@@ -190,7 +195,28 @@ class Cluster:
     def data_dir(self, i):
         return os.path.join(self.dir, "node%d" % i)
 
+    def add_node(self, i, contact=1):
+        """A new node i on fresh ports, to be started with --join (its peer address is
+        self.peer_addr(i)); contact is the member whose peer address --join names."""
+        check(i not in self.client_ports, "node %d exists already" % i)
+        ports = free_ports(2)
+        self.client_ports[i] = ports[0]
+        self.peer_ports[i] = ports[1]
+        self.joining.add(i)
+        self.join_contact[i] = contact
+
+    def peer_addr(self, i):
+        return "127.0.0.1:%d" % self.peer_ports[i]
+
+    def join_args(self, i):
+        return [self.ballotd, "--id", str(i), "--data-dir", self.data_dir(i),
+                "--client", "127.0.0.1:%d" % self.client_ports[i], "--peer", self.peer_addr(i),
+                "--join", self.peer_addr(self.join_contact[i]),
+                "--cluster-id", str(self.cluster_id)] + self.peer_auth_args(i) + self.extra_args
+
     def args(self, i, rejoin=False, bootstrap=None):
+        if i in self.joining:
+            return self.join_args(i)
         peers = ",".join("%d=127.0.0.1:%d" % (j, self.peer_ports[j]) for j in range(1, self.n + 1))
         clients = ",".join("%d=127.0.0.1:%d" % (j, self.client_ports[j])
                            for j in range(1, self.n + 1))
@@ -335,7 +361,7 @@ class Cluster:
             shutil.rmtree(self.dir, ignore_errors=True)
         else:
             print("logs kept in %s" % self.dir)
-            for i in range(1, self.n + 1):
+            for i in sorted(self.client_ports):
                 print("---- node %d log (tail) ----" % i)
                 print("\n".join(self.log_text(i).splitlines()[-40:]))
 
