@@ -594,6 +594,14 @@ static int server_open_parts(server_t *srv, char *msg, size_t msg_bytes)
         node_config_t node_cfg = cfg->node;
         /* A forwarded command names a client of the node that forwards it. */
         node_cfg.client_origin_shift = CLIENT_ID_NODE_SHIFT;
+        /* A node that lost its disk asks every peer it knows of (from --peers and PEERS),
+         * not only the members of the founding membership (docs/design.md "Membership
+         * change", Rejoin). */
+        for (uint32_t id = 1; id <= NODES_MAX; id++) {
+            if (id != cfg->id && (cfg->peer_set[id] || srv->peer_incarnations[id] != 0)) {
+                node_cfg.peer_mask |= 1u << id;
+            }
+        }
         rc = node_create(&srv->node, &node_cfg);
         if (rc != BALLOT_OK) {
             snprintf(msg, msg_bytes, "cannot create the node: %s", ballot_strerror(rc));
