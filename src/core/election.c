@@ -99,8 +99,9 @@ void election_backoff(node_t *node, ballot_t winner)
 void election_on_timeout_now(node_t *node, const msg_t *m)
 {
     ballot_t b = m->u.timeout_now.ballot;
-    if (node->rejoining || node->role == ROLE_LEADER || ballot_less(b, node->promised)) {
-        return; /* a stale hand-over */
+    if (node->rejoining || node->role == ROLE_LEADER || ballot_less(b, node->promised) ||
+        !node_is_voter(node)) {
+        return; /* a stale hand-over, or not ours to take */
     }
     if (node->role == ROLE_CANDIDATE) {
         proposer_abandon(node);
@@ -117,7 +118,9 @@ int node_transfer_leadership(node_t *node, uint32_t to, uint64_t now_ms)
     if (node->role != ROLE_LEADER) {
         return BALLOT_ENOTLEADER;
     }
-    if (to < 1 || to > node->cfg.node_count || to == node->cfg.id) {
+    if (to < 1 || to > NODES_MAX || to == node->cfg.id ||
+        (membership_voter_mask(config_state_for_slot(&node->cs, node->next_slot)) & node_bit(to)) ==
+            0) {
         return BALLOT_EINVAL;
     }
     node->now_ms = now_ms > node->now_ms ? now_ms : node->now_ms;
@@ -138,13 +141,16 @@ void election_tick(node_t *node)
 {
     uint64_t now = node->now_ms;
     if (node->role == ROLE_LEADER) {
-        if (node->cfg.node_count > 1 &&
-            now >= node->quorum_heard_ms + node->cfg.election_timeout_min_ms) {
+        if (!node_alone(node) && now >= node->quorum_heard_ms + node->cfg.election_timeout_min_ms) {
             election_step_down(node, STEP_DOWN_NO_QUORUM, BALLOT_NONE, NODE_NONE);
         }
         return;
     }
     if (node->role != ROLE_FOLLOWER || node->rejoining || now < node->election_deadline_ms) {
+        return;
+    }
+    if (!node_is_voter(node)) {
+        election_reset_timer(node); /* a learner or a removed node never campaigns */
         return;
     }
     event_t ev = node_event(node, EVENT_ELECTION_TIMEOUT, node->leader_ballot);
@@ -156,7 +162,7 @@ void election_tick(node_t *node)
 uint64_t election_deadline(const node_t *node)
 {
     if (node->role == ROLE_LEADER) {
-        if (node->cfg.node_count == 1) {
+        if (node_alone(node)) {
             return FOREVER_MS;
         }
         return node->quorum_heard_ms + node->cfg.election_timeout_min_ms;

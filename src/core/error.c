@@ -25,6 +25,8 @@ const char *ballot_strerror(int err)
         return "not allowed in this state";
     case BALLOT_ECONFLICT:
         return "contradicts a value known chosen";
+    case BALLOT_EAGAIN:
+        return "not yet; try again later";
     default:
         return "unknown error";
     }

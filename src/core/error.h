@@ -15,6 +15,7 @@ typedef enum ballot_err {
     BALLOT_ENOSPC = 8,     /* the disk is full; new work refused */
     BALLOT_ESTATE = 9,     /* the call is not allowed in this state */
     BALLOT_ECONFLICT = 10, /* contradicts a value known chosen: the sender is broken */
+    BALLOT_EAGAIN = 11, /* not yet: a precondition will hold later (e.g. a learner catching up) */
 } ballot_err_t;
 
 const char *ballot_strerror(int err);

@@ -28,6 +28,7 @@ static const char *const event_names[] = {
     [EVENT_PROPOSED] = "proposed",
     [EVENT_RECOVERED] = "recovered",
     [EVENT_APPLIED] = "applied",
+    [EVENT_CONFIG_CHOSEN] = "config_chosen",
 };
 
 const char *event_kind_name(event_kind_t kind)

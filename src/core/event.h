@@ -33,15 +33,19 @@ typedef enum event_kind {
     EVENT_PROPOSED,         /* new client commands into slot */
     EVENT_RECOVERED,        /* node started from durable state: promised ballot */
     EVENT_APPLIED,          /* slot applied to the state machine */
+    EVENT_CONFIG_CHOSEN,    /* slot_first holds a membership change (epoch in peer) that
+                             * governs slots from slot_last on */
 } event_kind_t;
-#define EVENT_KIND_MAX EVENT_APPLIED
+#define EVENT_KIND_MAX EVENT_CONFIG_CHOSEN
 
 typedef enum step_down_reason {
     STEP_DOWN_NONE = 0,
     STEP_DOWN_SUPERSEDED = 1, /* saw other_ballot above its own */
     STEP_DOWN_NO_QUORUM = 2,  /* no majority heard within the election timeout */
     STEP_DOWN_TRANSFER = 3,   /* handed leadership to peer */
+    STEP_DOWN_REMOVED = 4,    /* no longer a voter of the configuration of its next slot */
 } step_down_reason_t;
+#define STEP_DOWN_REASON_MAX STEP_DOWN_REMOVED
 
 typedef struct event {
     event_kind_t kind;

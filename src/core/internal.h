@@ -157,7 +157,6 @@ typedef struct outbox {
 
 struct node {
     node_config_t cfg;
-    uint32_t majority;
     rng_t rng;
     uint64_t now_ms;
     bool started;
@@ -228,10 +227,32 @@ struct node {
 
     outbox_t outbox;
 
+    /* Membership (config.c): the configurations of the chosen prefix. */
+    config_state_t cs;
+    uint32_t promised_mask; /* leader: the acceptors that promised its ballot */
+    uint64_t config_slot;   /* leader: the slot of its CONFIG proposal in flight, 0 none */
+    uint64_t carry_end;     /* leader: reported slots below this are still to carry forward */
+    uint64_t member_chosen[NODES_MAX + 1]; /* leader: chosen prefix each member reported */
+
     /* Messages refused at entry (admit.c) and the last reason. */
     uint64_t refused_count;
     char refusal[NODE_REFUSAL_BYTES];
 };
+
+/* config.c: quorums by configuration (docs/design.md "Membership change"). The window is
+ * [chosen_upto + 1, chosen_upto + CONFIG_ALPHA]: every slot a leader may propose. */
+/* Every member of a configuration that governs a slot of the window (self included). */
+uint32_t node_member_mask(const node_t *node);
+/* mask holds a majority of the voters of the configuration governing slot. */
+bool node_slot_quorum(const node_t *node, uint64_t slot, uint32_t mask);
+/* mask holds a majority of the voters of every configuration governing the window. */
+bool node_window_quorum(const node_t *node, uint32_t mask);
+/* This node is the only voter of every configuration of the window. */
+bool node_alone(const node_t *node);
+/* This node is a voter of the configuration of its next slot. */
+bool node_is_voter(const node_t *node);
+/* The chosen prefix grew past a CONFIG value that took effect. */
+void node_config_advanced(node_t *node);
 
 /* log.c */
 bool log_init(log_t *log);

@@ -53,6 +53,9 @@ void learner_advance(node_t *node)
             break;
         }
         node->chosen_upto++;
+        if (config_state_apply(&node->cs, node->chosen_upto, log_chosen_value(e))) {
+            node_config_advanced(node);
+        }
         if (node->applied_upto < node->chosen_upto) {
             assert(node->applied_upto + 1 == node->chosen_upto);
             outbox_apply(node, node->chosen_upto, log_chosen_value(e));
@@ -66,6 +69,9 @@ void learner_advance(node_t *node)
     }
     if (node->chosen_upto > before) {
         node->learn_attempts = 0;
+    }
+    if (node->config_slot != 0 && node->config_slot <= node->chosen_upto) {
+        node->config_slot = 0; /* chosen (and in effect or refused alike everywhere) */
     }
     assert(node->applied_upto == node->chosen_upto);
 }
@@ -236,11 +242,12 @@ void learner_tick(node_t *node)
     if (node->learn_requested && node->now_ms < node->learn_request_ms + node->cfg.retransmit_ms) {
         return;
     }
-    uint32_t n = node->cfg.node_count;
+    uint32_t members = node_member_mask(node) | node_bit(node->commit_source);
+    uint32_t n = NODES_MAX;
     uint32_t to = node->commit_source;
     for (uint32_t step = 0; step < n; step++) {
         to = (node->commit_source - 1 + node->learn_attempts + step) % n + 1;
-        if (to != node->cfg.id) {
+        if (to != node->cfg.id && (members & node_bit(to)) != 0) {
             break;
         }
     }

@@ -24,7 +24,7 @@ bool node_serves_lease_reads(const node_t *node, uint64_t now_ms)
 static void heartbeat_quorum(node_t *node, heartbeat_sent_t *hs)
 {
     assert(!hs->quorum);
-    assert(node_popcount(hs->ack_mask) >= node->majority);
+    assert(node_window_quorum(node, hs->ack_mask));
     hs->quorum = true;
     if (hs->id > node->heartbeat_quorum_id) {
         node->heartbeat_quorum_id = hs->id;
@@ -75,7 +75,7 @@ void lease_send_heartbeat(node_t *node)
     node->commit_announced = node->chosen_upto;
     m.u.heartbeat.heartbeat_id = id;
     outbox_broadcast(node, &m, false, OUTBOX_NOW);
-    if (node_popcount(hs->ack_mask) >= node->majority) {
+    if (node_window_quorum(node, hs->ack_mask)) {
         heartbeat_quorum(node, hs);
     }
 }
@@ -84,7 +84,7 @@ void lease_send_heartbeat(node_t *node)
  * once a majority answers it, so it can renew the lease only as any heartbeat does. */
 bool lease_commit_notice_due(const node_t *node)
 {
-    return node->role == ROLE_LEADER && node->cfg.node_count > 1 &&
+    return node->role == ROLE_LEADER && !node_alone(node) &&
            node->chosen_upto > node->commit_announced &&
            node->heartbeat_next_id - node->heartbeat_quorum_id < COMMIT_HEARTBEATS_AHEAD_MAX;
 }
@@ -99,12 +99,15 @@ void lease_on_heartbeat_ack(node_t *node, const msg_t *m)
      * installed a snapshot): the leader fetches it rather than wait for slots it can no
      * longer get accepted (docs/core.md "Compaction"). */
     learner_note_commit(node, a->chosen_upto, m->from);
+    if (a->chosen_upto > node->member_chosen[m->from]) {
+        node->member_chosen[m->from] = a->chosen_upto;
+    }
     heartbeat_sent_t *hs = &node->heartbeats[a->heartbeat_id % HEARTBEAT_HISTORY];
     if (hs->id != a->heartbeat_id || a->heartbeat_id == 0) {
         return; /* too old to count */
     }
     hs->ack_mask |= node_bit(m->from);
-    if (!hs->quorum && node_popcount(hs->ack_mask) >= node->majority) {
+    if (!hs->quorum && node_window_quorum(node, hs->ack_mask)) {
         heartbeat_quorum(node, hs);
     }
 }

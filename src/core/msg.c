@@ -144,17 +144,6 @@ static bool slot_valid(uint64_t slot)
     return slot > 0 && slot <= SLOT_MAX;
 }
 
-static bool value_valid(const value_t *v)
-{
-    if (v->kind == VALUE_NOOP) {
-        return v->size == 0;
-    }
-    if (v->kind != VALUE_BATCH) {
-        return false;
-    }
-    return batch_validate(v->bytes, v->size);
-}
-
 /* Entries: within the count bound, values valid, slots increasing (consecutive when
  * `consecutive`); accumulates their encoded size. */
 static bool entries_valid(const msg_entry_t *entries, uint32_t count, bool consecutive,

@@ -83,11 +83,11 @@ int node_config_check(const node_config_t *c, char *msg, size_t msg_bytes)
         return config_fail(msg, msg_bytes, "no configuration");
     }
     uint32_t n = c->node_count;
-    if (n != 1 && n != 3 && n != 5 && n != 7) {
-        return config_fail(msg, msg_bytes, "node_count must be 1, 3, 5 or 7");
+    if (n != 0 && n != 1 && n != 3 && n != 5 && n != 7) {
+        return config_fail(msg, msg_bytes, "node_count must be 0 (joining), 1, 3, 5 or 7");
     }
-    if (c->id < 1 || c->id > n) {
-        return config_fail(msg, msg_bytes, "id must be in 1..node_count");
+    if (c->id < 1 || c->id > (n == 0 ? NODES_MAX : n)) {
+        return config_fail(msg, msg_bytes, "id must be in 1..node_count (1..15 when joining)");
     }
     if (c->window_slots == 0 || c->window_slots > WINDOW_SLOTS_MAX) {
         return config_fail(msg, msg_bytes, "window_slots must be in 1..WINDOW_SLOTS_MAX");
@@ -116,7 +116,13 @@ int node_create(node_t **out, const node_config_t *cfg)
         return BALLOT_ENOMEM;
     }
     node->cfg = *cfg;
-    node->majority = cfg->node_count / 2 + 1;
+    if (cfg->node_count > 0) {
+        membership_t founding;
+        membership_founding(&founding, cfg->node_count);
+        config_state_init(&node->cs, &founding);
+    } else {
+        config_state_init(&node->cs, NULL); /* learned from the log or a snapshot */
+    }
     /* Mix the id in, so nodes handed one seed still draw different timeouts. */
     rng_seed(&node->rng, cfg->seed * 0x9e3779b97f4a7c15ull + cfg->id);
     node->role = ROLE_FOLLOWER;
@@ -149,7 +155,7 @@ void node_destroy(node_t *node)
  * (a proposer only ever sends its own ballot; answers carry ours). */
 static bool msg_fits_cluster(const node_t *node, const msg_t *m)
 {
-    uint32_t n = node->cfg.node_count;
+    uint32_t n = NODES_MAX;
     uint32_t self = node->cfg.id;
     if (m->to != self || m->from == self || m->from > n) {
         return false;
@@ -342,6 +348,12 @@ void node_get_status(const node_t *node, uint64_t now_ms, node_status_t *out)
     out->lease_until_ms = node->role == ROLE_LEADER ? node->lease_until_ms : 0;
     out->pending_commands = node->pending_count;
     out->in_flight_slots = proposer_in_flight(node);
+    out->voter = node_is_voter(node);
+    out->config_epoch = config_state_latest(&node->cs)->epoch;
+    if (node->role == ROLE_LEADER) {
+        memcpy(out->member_chosen_upto, node->member_chosen, sizeof(out->member_chosen_upto));
+        out->member_chosen_upto[node->cfg.id] = node->chosen_upto;
+    }
     out->rejoining = node->rejoining;
 }
 
@@ -360,7 +372,7 @@ uint64_t node_next_deadline(const node_t *node)
     due = earliest(due, lease_deadline(node));
     due = earliest(due, rejoin_deadline(node));
     if (node->commit_seen > node->chosen_upto && node->commit_source != NODE_NONE &&
-        node->cfg.node_count > 1) {
+        !node_alone(node)) {
         due = earliest(due, node->learn_request_ms + node->cfg.retransmit_ms);
     }
     return due;

@@ -140,7 +140,7 @@ static void route(node_t *node, msg_t *m)
 
 void outbox_post(node_t *node, msg_t *m, uint64_t after_seq)
 {
-    assert(m->to >= 1 && m->to <= node->cfg.node_count);
+    assert(m->to >= 1 && m->to <= NODES_MAX);
     outbox_t *ob = &node->outbox;
     /* A dependency is a record already written. */
     assert(after_seq <= ob->persist_seq);
@@ -160,9 +160,10 @@ void outbox_post(node_t *node, msg_t *m, uint64_t after_seq)
 
 void outbox_broadcast(node_t *node, msg_t *m, bool include_self, uint64_t after_seq)
 {
-    uint32_t n = node->cfg.node_count;
-    for (uint32_t to = 1; to <= n; to++) {
-        if (to == node->cfg.id && !include_self) {
+    uint32_t members = node_member_mask(node);
+    for (uint32_t to = 1; to <= NODES_MAX; to++) {
+        if ((to == node->cfg.id && !include_self) ||
+            (to != node->cfg.id && (members & node_bit(to)) == 0)) {
             continue;
         }
         msg_t copy;

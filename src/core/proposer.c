@@ -1,6 +1,7 @@
 /* The proposer and leader (docs/design.md steps 2-5): phase 1 over every open slot at once,
  * carry-forward of the highest-ballot value, no-op fill, then phase 2 for new slots with a
  * bounded window of batches in flight. */
+#include <stdio.h>
 #include <string.h>
 
 #include "core/internal.h"
@@ -52,12 +53,16 @@ void proposer_abandon(node_t *node)
         }
     }
     p1->report_first = p1->report_end = 0;
-    for (uint64_t slot = node->chosen_upto + 1; slot < node->next_slot; slot++) {
+    uint64_t end = node->carry_end > node->next_slot ? node->carry_end : node->next_slot;
+    for (uint64_t slot = node->chosen_upto + 1; slot < end; slot++) {
         log_entry_t *e = log_get(&node->log, slot);
         if (e != NULL) {
             log_entry_clear_proposal(e);
         }
     }
+    node->carry_end = 0;
+    node->config_slot = 0;
+    node->promised_mask = 0;
     node->noop_slot = 0;
     node->retransmit_due_ms = FOREVER_MS;
 }
@@ -85,7 +90,8 @@ void proposer_start_phase1(node_t *node, ballot_t waived)
     p1->ballot = b;
     p1->waived = waived;
     p1->from_slot = node->chosen_upto + 1;
-    for (uint32_t id = 1; id <= node->cfg.node_count; id++) {
+    uint32_t members = node_member_mask(node) | node_bit(node->cfg.id);
+    for (uint32_t id = 1; id <= NODES_MAX; id++) {
         p1->part_from[id] = p1->from_slot;
     }
     p1->compacted_upto = node->chosen_upto;
@@ -97,8 +103,10 @@ void proposer_start_phase1(node_t *node, ballot_t waived)
     ev.slot_first = p1->from_slot;
     ev.other_ballot = waived;
     node_emit(node, &ev);
-    for (uint32_t id = 1; id <= node->cfg.node_count; id++) {
-        send_prepare(node, id, p1->from_slot); /* to self through the internal path */
+    for (uint32_t id = 1; id <= NODES_MAX; id++) {
+        if ((members & node_bit(id)) != 0) {
+            send_prepare(node, id, p1->from_slot); /* to self through the internal path */
+        }
     }
     assert(node->role == ROLE_CANDIDATE);
 }
@@ -133,8 +141,11 @@ static void propose(node_t *node, uint64_t slot)
     ev.slot_first = ev.slot_last = slot;
     event_commands(&ev, &e->proposal);
     node_emit(node, &ev);
-    for (uint32_t id = 1; id <= node->cfg.node_count; id++) {
-        send_accept(node, id, slot, e);
+    uint32_t members = node_member_mask(node) | node_bit(node->cfg.id);
+    for (uint32_t id = 1; id <= NODES_MAX; id++) {
+        if ((members & node_bit(id)) != 0) {
+            send_accept(node, id, slot, e);
+        }
     }
     /* Every follower got the commit with this Accept (a retransmission reaches only some,
      * so it does not count). */
@@ -220,14 +231,17 @@ static void become_leader(node_t *node)
     }
     uint64_t end = p1->report_end > first ? p1->report_end : first;
     assert(end - first <= LOG_SLOTS_MAX);
-    for (uint64_t slot = first; slot < end; slot++) {
-        carry_or_fill(node, slot);
-    }
     p1->report_first = p1->report_end = 0;
-    node->next_slot = end;
-    /* A fresh no-op in our own ballot: lease reads wait until it is chosen, so that every
-     * write chosen under an earlier ballot is applied before we read alone. */
-    propose_own_noop(node);
+    node->promised_mask = p1->complete_mask;
+    node->next_slot = first;
+    node->carry_end = end;
+    node->noop_slot = 0;
+    memset(node->member_chosen, 0, sizeof(node->member_chosen));
+    /* Carries forward every reported slot (a no-op for a hole) as far as the window
+     * reaches, then proposes a fresh no-op in our own ballot: lease reads wait until it is
+     * chosen, so that every write chosen under an earlier ballot is applied before we read
+     * alone. Slots beyond the window follow as the chosen prefix grows. */
+    proposer_fill_window(node);
     memset(node->heartbeats, 0, sizeof(node->heartbeats));
     node->quorum_heard_ms = node->now_ms;
     node->lease_until_ms = 0;
@@ -312,7 +326,9 @@ void proposer_on_promise(node_t *node, const msg_t *m)
         return;
     }
     p1->complete_mask |= bit;
-    if (node_popcount(p1->complete_mask) >= node->majority) {
+    /* A majority of every configuration that governs a slot of the window (docs/design.md
+     * "Membership change"). */
+    if (node_window_quorum(node, p1->complete_mask)) {
         become_leader(node);
     }
 }
@@ -338,8 +354,7 @@ void proposer_on_reject(node_t *node, const msg_t *m)
     if (node->role == ROLE_CANDIDATE && r->rejected_type == MSG_PREPARE &&
         ballot_equal(r->ballot, node->p1.ballot)) {
         node->p1.reject_mask |= node_bit(m->from);
-        uint32_t open = node->cfg.node_count - node_popcount(node->p1.reject_mask);
-        if (open < node->majority) {
+        if (!node_window_quorum(node, ~node->p1.reject_mask)) {
             fail_phase1(node, r->promised); /* no majority is left to promise */
         }
         return;
@@ -362,10 +377,11 @@ void proposer_on_accepted(node_t *node, const msg_t *m)
         return;
     }
     e->ack_mask |= node_bit(m->from);
-    if (node_popcount(e->ack_mask) < node->majority) {
+    /* docs/design.md step 4: accepted by a majority (of the voters of the configuration
+     * that governs the slot) at one ballot, so chosen. */
+    if (!node_slot_quorum(node, a->slot, e->ack_mask)) {
         return;
     }
-    /* docs/design.md step 4: accepted by a majority at one ballot, so chosen. */
     e->proposing = false;
     value_t chosen = e->proposal;
     e->proposal = value_noop();
@@ -373,32 +389,141 @@ void proposer_on_accepted(node_t *node, const msg_t *m)
     learner_advance(node);
 }
 
+/* Whether the leader may propose its next slot now (docs/design.md "Membership change"):
+ * the slot lies within CONFIG_ALPHA of the chosen prefix, so its configuration is known;
+ * this node is a voter of it (else it steps down); and the acceptors that promised its
+ * ballot hold a majority of it, so phase 1 saw every value that configuration may have
+ * chosen (else it runs phase 1 again, with a fresh ballot, over the new window). */
+static bool leader_may_propose(node_t *node)
+{
+    uint64_t slot = node->next_slot;
+    if (slot > node->chosen_upto + CONFIG_ALPHA || !log_reserve(&node->log, slot)) {
+        return false;
+    }
+    const membership_t *m = config_state_for_slot(&node->cs, slot);
+    if ((membership_voter_mask(m) & node_bit(node->cfg.id)) == 0) {
+        election_step_down(node, STEP_DOWN_REMOVED, BALLOT_NONE, NODE_NONE);
+        return false;
+    }
+#ifndef BALLOT_PLANT_CONFIG_NO_REPREPARE /* see tests/sim/CMakeLists.txt */
+    if (!node_slot_quorum(node, slot, node->promised_mask)) {
+        lease_void(node);
+        proposer_abandon(node);
+        node->role = ROLE_FOLLOWER;
+        proposer_start_phase1(node, BALLOT_NONE);
+        return false;
+    }
+#endif
+    return true;
+}
+
+static void propose_value(node_t *node, value_t *value, event_t *ev)
+{
+    uint64_t slot = node->next_slot++;
+    log_entry_t *e = log_get(&node->log, slot);
+    assert(!e->chosen);
+    assert(!e->proposing);
+    log_entry_clear_proposal(e);
+    e->proposal = *value;
+    *value = value_noop();
+    ev->slot_first = ev->slot_last = slot;
+    node_emit(node, ev);
+    propose(node, slot);
+}
+
 void proposer_fill_window(node_t *node)
 {
-    if (node->role != ROLE_LEADER) {
-        return;
-    }
     uint32_t window = node->cfg.window_slots;
-    for (uint32_t round = 0; round < WINDOW_SLOTS_MAX; round++) {
-        if (node->pending_count == 0 || proposer_in_flight(node) >= window ||
-            !log_reserve(&node->log, node->next_slot)) {
+    for (uint64_t round = 0; round < 2u * CONFIG_ALPHA + 2u; round++) {
+        if (node->role != ROLE_LEADER || !leader_may_propose(node)) {
             return;
         }
-        value_t batch;
+        if (node->next_slot < node->carry_end) {
+            carry_or_fill(node, node->next_slot);
+            node->next_slot++;
+            continue;
+        }
+        if (node->noop_slot == 0) {
+            propose_own_noop(node);
+            continue;
+        }
+        if (proposer_in_flight(node) >= window) {
+            return;
+        }
         event_t ev = node_event(node, EVENT_PROPOSED, node->own_ballot);
-        if (!client_take_batch(node, &batch, &ev)) {
+        value_t value;
+        if (node->pending_count > 0) {
+            if (!client_take_batch(node, &value, &ev)) {
+                return;
+            }
+        } else if (node->cs.has_next && node->next_slot < node->cs.next_from) {
+            value = value_noop(); /* brings the next configuration into effect */
+        } else {
             return;
         }
-        uint64_t slot = node->next_slot++;
-        log_entry_t *e = log_get(&node->log, slot);
-        assert(!e->chosen);
-        assert(!e->proposing);
-        log_entry_clear_proposal(e);
-        e->proposal = batch;
-        ev.slot_first = ev.slot_last = slot;
-        node_emit(node, &ev);
-        propose(node, slot);
+        propose_value(node, &value, &ev);
     }
+}
+
+int node_propose_config(node_t *node, const membership_t *next, uint64_t now_ms, char *why,
+                        size_t why_bytes)
+{
+    if (node == NULL || next == NULL) {
+        return BALLOT_EINVAL;
+    }
+    if (why != NULL && why_bytes > 0) {
+        why[0] = '\0';
+    }
+    if (!node->started || node->role != ROLE_LEADER) {
+        return BALLOT_ENOTLEADER;
+    }
+    node->now_ms = now_ms > node->now_ms ? now_ms : node->now_ms;
+    if (node->cs.has_next || node->config_slot != 0) {
+        if (why != NULL && why_bytes > 0) {
+            snprintf(why, why_bytes, "an earlier membership change is not in effect yet");
+        }
+        return BALLOT_EBUSY;
+    }
+    if (!membership_change_allowed(&node->cs.current, next, why, why_bytes)) {
+        return BALLOT_EINVAL;
+    }
+    uint32_t promoted = membership_voter_mask(next) & ~membership_voter_mask(&node->cs.current);
+    for (uint32_t id = 1; id <= NODES_MAX; id++) {
+        if ((promoted & node_bit(id)) == 0 || id == node->cfg.id) {
+            continue;
+        }
+        /* A new voter must hold the log first, or the cluster waits on it (and a voter
+         * that never caught up could make a quorum that cannot serve). */
+        uint64_t have = node->member_chosen[id];
+        if (membership_find(&node->cs.current, id) == NULL ||
+            have + CONFIG_CATCHUP_SLOTS < node->chosen_upto) {
+            if (why != NULL && why_bytes > 0) {
+                snprintf(why, why_bytes,
+                         "n%u is not a caught-up learner (it reported slot %llu, the leader "
+                         "has %llu)",
+                         id, (unsigned long long)have, (unsigned long long)node->chosen_upto);
+            }
+            return BALLOT_EAGAIN;
+        }
+    }
+    if (node->next_slot < node->carry_end || node->noop_slot == 0 ||
+        proposer_in_flight(node) >= node->cfg.window_slots ||
+        node->next_slot > node->chosen_upto + CONFIG_ALPHA ||
+        !log_reserve(&node->log, node->next_slot)) {
+        if (why != NULL && why_bytes > 0) {
+            snprintf(why, why_bytes, "the leader's window is full; retry");
+        }
+        return BALLOT_EBUSY;
+    }
+    value_t value;
+    if (!membership_encode(&value, next)) {
+        return BALLOT_ENOMEM;
+    }
+    event_t ev = node_event(node, EVENT_PROPOSED, node->own_ballot);
+    node->config_slot = node->next_slot;
+    propose_value(node, &value, &ev);
+    node_settle(node);
+    return BALLOT_OK;
 }
 
 static void phase1_tick(node_t *node)
@@ -416,9 +541,10 @@ static void phase1_tick(node_t *node)
         return;
     }
     p1->resend_ms = node->now_ms + node->cfg.retransmit_ms;
-    for (uint32_t id = 1; id <= node->cfg.node_count; id++) {
+    uint32_t members = node_member_mask(node);
+    for (uint32_t id = 1; id <= NODES_MAX; id++) {
         uint32_t answered = p1->complete_mask | p1->reject_mask;
-        if (id != node->cfg.id && (answered & node_bit(id)) == 0) {
+        if (id != node->cfg.id && (members & node_bit(id)) != 0 && (answered & node_bit(id)) == 0) {
             send_prepare(node, id, p1->part_from[id]);
         }
     }
@@ -428,7 +554,7 @@ static void retransmit_accepts(node_t *node)
 {
     uint64_t due = FOREVER_MS;
     uint64_t retransmit = node->cfg.retransmit_ms;
-    uint32_t all = (uint32_t)((1u << (node->cfg.node_count + 1)) - 2u);
+    uint32_t all = node_member_mask(node);
     for (uint64_t slot = node->chosen_upto + 1; slot < node->next_slot; slot++) {
         log_entry_t *e = log_get(&node->log, slot);
         if (e == NULL || !e->proposing) {
@@ -436,7 +562,7 @@ static void retransmit_accepts(node_t *node)
         }
         if (node->now_ms >= e->sent_ms + retransmit) {
             uint32_t missing = all & ~e->ack_mask;
-            for (uint32_t id = 1; id <= node->cfg.node_count; id++) {
+            for (uint32_t id = 1; id <= NODES_MAX; id++) {
                 if (id != node->cfg.id && (missing & node_bit(id)) != 0) {
                     send_accept(node, id, slot, e);
                 }

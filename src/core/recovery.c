@@ -5,10 +5,7 @@
 
 static bool record_value_valid(const persist_record_t *r)
 {
-    if (r->value.kind == VALUE_NOOP) {
-        return r->value.size == 0;
-    }
-    return r->value.kind == VALUE_BATCH && batch_validate(r->value.bytes, r->value.size);
+    return value_valid(&r->value);
 }
 
 static int recover_accept(node_t *node, const persist_record_t *r)
@@ -73,7 +70,7 @@ int node_recover(node_t *node, const persist_record_t *r)
     if (node->started) {
         return BALLOT_ESTATE;
     }
-    if (r->ballot.node > node->cfg.node_count || (r->ballot.node == 0) != (r->ballot.round == 0)) {
+    if (r->ballot.node > NODES_MAX || (r->ballot.node == 0) != (r->ballot.round == 0)) {
         return BALLOT_ECORRUPT;
     }
     /* No node writes a round or slot above these bounds (docs/security.md "Bounds on input
@@ -111,11 +108,24 @@ int node_recover(node_t *node, const persist_record_t *r)
     return rc;
 }
 
-void node_recover_snapshot(node_t *node, uint64_t slot)
+/* The configuration state at a snapshot's slot: the one stored with it, else the one this
+ * node started with (a snapshot written before membership change existed). */
+static void adopt_config_state(node_t *node, uint64_t slot, const config_state_t *cs)
+{
+    if (cs != NULL && cs->applied_slot <= slot) {
+        node->cs = *cs; /* a driver may feed it only CONFIG values: it settles lazily */
+        node->cs.applied_slot = slot;
+    } else {
+        node->cs.applied_slot = slot;
+    }
+}
+
+void node_recover_snapshot(node_t *node, uint64_t slot, const config_state_t *cs)
 {
     if (node == NULL || node->started || slot <= node->chosen_upto) {
         return;
     }
+    adopt_config_state(node, slot, cs);
     log_truncate_prefix(&node->log, slot);
     node->chosen_upto = node->applied_upto = node->chosen_recorded = slot;
     if (node->recovered_chosen < slot) {
@@ -150,7 +160,7 @@ void node_start(node_t *node, uint64_t now_ms, bool rejoin)
     mark_recovered_chosen(node);
     if (rejoin) {
         rejoin_begin(node);
-    } else if (!ballot_is_none(node->promised) && node->cfg.node_count > 1) {
+    } else if (!ballot_is_none(node->promised) && !node_alone(node)) {
         /* It may have granted a lease before the restart and forgotten it (Chubby §2.9). */
         node->refuse_prepare_until_ms = now_ms + node->cfg.lease_ms;
     }
@@ -161,7 +171,7 @@ void node_start(node_t *node, uint64_t now_ms, bool rejoin)
         node_emit(node, &ev);
     }
     election_reset_timer(node);
-    if (node->cfg.node_count == 1 && !rejoin) {
+    if (node_alone(node) && !rejoin) {
         proposer_start_phase1(node, BALLOT_NONE);
     }
     node_settle(node);
@@ -179,11 +189,12 @@ void node_compact(node_t *node, uint64_t slot)
     assert(node->log.first_slot > slot);
 }
 
-void node_snapshot_installed(node_t *node, uint64_t slot, uint64_t now_ms)
+void node_snapshot_installed(node_t *node, uint64_t slot, const config_state_t *cs, uint64_t now_ms)
 {
     if (node == NULL || slot <= node->chosen_upto) {
         return;
     }
+    adopt_config_state(node, slot, cs);
     node->now_ms = now_ms > node->now_ms ? now_ms : node->now_ms;
     log_truncate_prefix(&node->log, slot);
     node->chosen_upto = node->applied_upto = node->chosen_recorded = slot;

@@ -18,10 +18,20 @@ void rejoin_begin(node_t *node)
     node->rejoin.wait_until_ms = node->now_ms + wait;
 }
 
-static uint32_t rejoin_quorum(const node_t *node)
+/* A majority of the others among the voters of `m` (a lone voter has nobody to ask). */
+static bool others_quorum(const node_t *node, const membership_t *m, uint32_t mask)
 {
-    /* A majority of the n-1 others; a lone node has nobody to ask. */
-    return node->cfg.node_count == 1 ? 0 : (node->cfg.node_count - 1) / 2 + 1;
+    uint32_t others = membership_voter_mask(m) & ~node_bit(node->cfg.id);
+    return others == 0 || node_popcount(mask & others) >= node_popcount(others) / 2u + 1u;
+}
+
+/* For every configuration of the window (docs/design.md "Membership change"). The window
+ * is that of the chosen prefix this node has learned, which rejoin_progress first brings up
+ * to the highest any replier knows: a newer configuration then asks more nodes. */
+static bool rejoin_quorum(const node_t *node, uint32_t mask)
+{
+    return others_quorum(node, config_state_for_slot(&node->cs, node->chosen_upto + 1), mask) &&
+           (!node->cs.has_next || others_quorum(node, &node->cs.next, mask));
 }
 
 static void send_rejoin(node_t *node, uint32_t to, uint64_t from_slot)
@@ -37,7 +47,7 @@ static void send_rejoin(node_t *node, uint32_t to, uint64_t from_slot)
 void rejoin_progress(node_t *node)
 {
     rejoin_t *rj = &node->rejoin;
-    if (!node->rejoining || !rj->asking || node_popcount(rj->complete_mask) < rejoin_quorum(node)) {
+    if (!node->rejoining || !rj->asking || !rejoin_quorum(node, rj->complete_mask)) {
         return;
     }
     if (node->chosen_upto < rj->max_chosen_upto) {
@@ -123,15 +133,17 @@ void rejoin_tick(node_t *node)
     }
     if (!rj->asking) {
         rj->asking = true;
-        for (uint32_t id = 1; id <= node->cfg.node_count; id++) {
+        for (uint32_t id = 1; id <= NODES_MAX; id++) {
             rj->part_from[id] = node->log.first_slot;
         }
         rj->resend_ms = node->now_ms; /* ask at once below */
     }
     if (node->now_ms >= rj->resend_ms) {
         rj->resend_ms = node->now_ms + node->cfg.retransmit_ms;
-        for (uint32_t id = 1; id <= node->cfg.node_count; id++) {
-            if (id != node->cfg.id && (rj->complete_mask & node_bit(id)) == 0) {
+        uint32_t members = node_member_mask(node);
+        for (uint32_t id = 1; id <= NODES_MAX; id++) {
+            if (id != node->cfg.id && (members & node_bit(id)) != 0 &&
+                (rj->complete_mask & node_bit(id)) == 0) {
                 send_rejoin(node, id, rj->part_from[id]);
             }
         }

@@ -1,5 +1,6 @@
 #include "core/value.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -156,4 +157,186 @@ uint32_t batch_count(const value_t *batch)
         return 0;
     }
     return get_u32(batch->bytes);
+}
+
+/* Membership values (docs/design.md "Membership change"). */
+
+void membership_founding(membership_t *out, uint32_t voters)
+{
+    assert(out != NULL);
+    assert(voters >= 1 && voters <= NODE_IDS_MAX);
+    memset(out, 0, sizeof(*out));
+    out->count = voters;
+    for (uint32_t i = 0; i < voters; i++) {
+        out->members[i].id = i + 1;
+        out->members[i].role = MEMBER_VOTER;
+    }
+}
+
+uint32_t membership_voter_mask(const membership_t *m)
+{
+    uint32_t mask = 0;
+    for (uint32_t i = 0; i < m->count && i < NODE_IDS_MAX; i++) {
+        if (m->members[i].role == MEMBER_VOTER && m->members[i].id <= NODE_IDS_MAX) {
+            mask |= 1u << m->members[i].id;
+        }
+    }
+    return mask;
+}
+
+uint32_t membership_member_mask(const membership_t *m)
+{
+    uint32_t mask = 0;
+    for (uint32_t i = 0; i < m->count && i < NODE_IDS_MAX; i++) {
+        if (m->members[i].id <= NODE_IDS_MAX) {
+            mask |= 1u << m->members[i].id;
+        }
+    }
+    return mask;
+}
+
+uint32_t membership_voters(const membership_t *m)
+{
+    uint32_t n = 0;
+    for (uint32_t mask = membership_voter_mask(m); mask != 0; mask &= mask - 1) {
+        n++;
+    }
+    return n;
+}
+
+const member_t *membership_find(const membership_t *m, uint32_t id)
+{
+    for (uint32_t i = 0; i < m->count && i < NODE_IDS_MAX; i++) {
+        if (m->members[i].id == id) {
+            return &m->members[i];
+        }
+    }
+    return NULL;
+}
+
+bool membership_valid(const membership_t *m)
+{
+    if (m == NULL || m->count == 0 || m->count > NODE_IDS_MAX) {
+        return false;
+    }
+    uint32_t previous = 0;
+    bool voter = false;
+    for (uint32_t i = 0; i < m->count; i++) {
+        const member_t *x = &m->members[i];
+        if (x->id <= previous || x->id > NODE_IDS_MAX ||
+            (x->role != MEMBER_VOTER && x->role != MEMBER_LEARNER) ||
+            memchr(x->addr, '\0', sizeof(x->addr)) == NULL) {
+            return false;
+        }
+        voter = voter || x->role == MEMBER_VOTER;
+        previous = x->id;
+    }
+    return voter;
+}
+
+bool membership_encode(value_t *out, const membership_t *m)
+{
+    assert(out != NULL);
+    *out = value_noop();
+    if (!membership_valid(m)) {
+        return false;
+    }
+    uint8_t *bytes = malloc(MEMBERSHIP_BYTES_MAX);
+    if (bytes == NULL) {
+        return false;
+    }
+    size_t n = 0;
+    bytes[n++] = MEMBERSHIP_FORMAT;
+    put_u64(bytes + n, m->epoch);
+    n += 8;
+    bytes[n++] = (uint8_t)m->count;
+    for (uint32_t i = 0; i < m->count; i++) {
+        size_t len = strlen(m->members[i].addr);
+        bytes[n++] = (uint8_t)m->members[i].id;
+        bytes[n++] = (uint8_t)m->members[i].role;
+        bytes[n++] = (uint8_t)len;
+        memcpy(bytes + n, m->members[i].addr, len);
+        n += len;
+    }
+    assert(n <= MEMBERSHIP_BYTES_MAX);
+    *out = (value_t){.kind = VALUE_CONFIG, .size = (uint32_t)n, .bytes = bytes};
+    return true;
+}
+
+bool membership_decode(membership_t *out, const uint8_t *bytes, uint32_t size)
+{
+    if (bytes == NULL || size < 10u || size > MEMBERSHIP_BYTES_MAX ||
+        bytes[0] != MEMBERSHIP_FORMAT) {
+        return false;
+    }
+    membership_t m;
+    memset(&m, 0, sizeof(m));
+    m.epoch = get_u64(bytes + 1);
+    m.count = bytes[9];
+    if (m.count == 0 || m.count > NODE_IDS_MAX) {
+        return false;
+    }
+    uint32_t offset = 10;
+    for (uint32_t i = 0; i < m.count; i++) {
+        if (size - offset < 3u) {
+            return false;
+        }
+        m.members[i].id = bytes[offset];
+        m.members[i].role = (member_role_t)bytes[offset + 1];
+        uint32_t len = bytes[offset + 2];
+        offset += 3;
+        if (len > size - offset || memchr(bytes + offset, '\0', len) != NULL) {
+            return false;
+        }
+        memcpy(m.members[i].addr, bytes + offset, len);
+        offset += len;
+    }
+    if (offset != size || !membership_valid(&m)) {
+        return false;
+    }
+    *out = m;
+    return true;
+}
+
+static bool why_fail(char *why, size_t why_bytes, const char *text)
+{
+    if (why != NULL && why_bytes > 0) {
+        snprintf(why, why_bytes, "%s", text);
+    }
+    return false;
+}
+
+bool membership_change_allowed(const membership_t *prev, const membership_t *next, char *why,
+                               size_t why_bytes)
+{
+    if (!membership_valid(next)) {
+        return why_fail(why, why_bytes, "malformed membership");
+    }
+    if (next->epoch != prev->epoch + 1) {
+        return why_fail(why, why_bytes, "epoch must be one above the current one");
+    }
+    uint32_t changed = membership_voter_mask(prev) ^ membership_voter_mask(next);
+    if ((changed & (changed - 1)) != 0) {
+        return why_fail(why, why_bytes, "only one voter may be added or removed per change");
+    }
+    return true;
+}
+
+bool value_valid(const value_t *v)
+{
+    if (v == NULL) {
+        return false;
+    }
+    switch (v->kind) {
+    case VALUE_NOOP:
+        return v->size == 0;
+    case VALUE_BATCH:
+        return batch_validate(v->bytes, v->size);
+    case VALUE_CONFIG: {
+        membership_t m;
+        return membership_decode(&m, v->bytes, v->size);
+    }
+    default:
+        return false;
+    }
 }

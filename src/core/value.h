@@ -86,9 +86,9 @@ uint32_t batch_count(const value_t *batch);
  *
  * The epoch counts changes: the founding membership is epoch 0 and each chosen change is
  * the previous epoch + 1. */
-#define MEMBERSHIP_FORMAT    1u
+#define MEMBERSHIP_FORMAT     1u
 #define MEMBER_ADDR_BYTES_MAX 255u
-#define MEMBERSHIP_BYTES_MAX (10u + NODE_IDS_MAX * (3u + MEMBER_ADDR_BYTES_MAX))
+#define MEMBERSHIP_BYTES_MAX  (10u + NODE_IDS_MAX * (3u + MEMBER_ADDR_BYTES_MAX))
 /* Member ids are 1..NODE_IDS_MAX (core/msg.h has NODES_MAX = NODE_IDS_MAX). */
 #define NODE_IDS_MAX 15u
 

@@ -293,8 +293,8 @@ int kv_apply_batch(kv_t *kv, const value_t *value, kv_result_fn on_result, void 
     if (applied != NULL) {
         *applied = 0;
     }
-    if (value->kind == VALUE_NOOP) {
-        return BALLOT_OK;
+    if (value->kind == VALUE_NOOP || value->kind == VALUE_CONFIG) {
+        return BALLOT_OK; /* a membership change is the driver's (config_state_apply) */
     }
     if (value->kind != VALUE_BATCH || !batch_validate(value->bytes, value->size)) {
         return BALLOT_EINVAL;

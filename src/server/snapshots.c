@@ -48,7 +48,7 @@ int snapshots_recover(server_t *srv, bool *found, char *msg, size_t msg_bytes)
         snapshot_free(&snap);
         return rc == BALLOT_ENOMEM ? rc : BALLOT_ECORRUPT;
     }
-    node_recover_snapshot(srv->node, snap.slot);
+    node_recover_snapshot(srv->node, snap.slot, NULL);
     srv->applied_slot = snap.slot;
     srv->snapshot_slot = snap.slot;
     srv->compacted_slot = snap.slot;
@@ -378,7 +378,7 @@ static void snapshots_install(server_t *srv)
         snapshots_fetch_cancel(srv);
         return;
     }
-    node_snapshot_installed(srv->node, snap.slot, server_now_ms());
+    node_snapshot_installed(srv->node, snap.slot, NULL, server_now_ms());
     srv->applied_slot = snap.slot;
     srv->applied_bytes_since_snapshot = 0;
     log_info("installed snapshot at slot %llu from n%u (%llu keys)", (unsigned long long)snap.slot,

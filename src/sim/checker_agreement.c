@@ -171,7 +171,8 @@ static void describe_value(const value_t *v, char *buf, size_t buf_bytes)
     }
 }
 
-/* Validity: a no-op, or a well-formed batch of commands that clients submitted. */
+/* Validity: a no-op, a well-formed batch of commands that clients submitted, or a
+ * membership the simulator proposed (byte for byte). */
 static void checker_validity(sim_t *sim, uint64_t slot, const value_t *v)
 {
     if (v->kind == VALUE_NOOP) {

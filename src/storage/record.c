@@ -9,12 +9,14 @@
 
 #define HEADER_CRC_COVERED_BYTES 8u
 
-static bool value_valid(const value_t *value)
+/* Values are opaque here (the core checks their contents on recovery): a kind, a size within
+ * bounds, and bytes when there is a size. */
+static bool record_value_ok(const value_t *value)
 {
     if (value->kind == VALUE_NOOP) {
         return value->size == 0;
     }
-    if (value->kind != VALUE_BATCH || value->size > BATCH_BYTES_MAX) {
+    if (value->kind > VALUE_KIND_MAX || value->size > BATCH_BYTES_MAX) {
         return false;
     }
     return value->size == 0 || value->bytes != NULL;
@@ -25,7 +27,7 @@ bool record_valid(const persist_record_t *record)
     if (record->kind < PERSIST_PROMISE || record->kind > PERSIST_KIND_MAX) {
         return false;
     }
-    return value_valid(&record->value);
+    return record_value_ok(&record->value);
 }
 
 size_t record_frame_bytes(const persist_record_t *record)
@@ -80,10 +82,10 @@ static record_status_t decode_payload(const uint8_t *header, const uint8_t *payl
     record->slot = get_u64(payload + 8);
     record->ballot.round = get_u64(payload + 16);
     record->ballot.node = get_u32(payload + 24);
-    record->value.kind = payload[28] == VALUE_BATCH ? VALUE_BATCH : VALUE_NOOP;
+    record->value.kind = payload[28] <= VALUE_KIND_MAX ? (value_kind_t)payload[28] : VALUE_NOOP;
     record->value.size = value_size;
     record->value.bytes = value_size > 0 ? (uint8_t *)(payload + WAL_PAYLOAD_FIXED_BYTES) : NULL;
-    if (payload[28] > VALUE_BATCH || !record_valid(record)) {
+    if (payload[28] > VALUE_KIND_MAX || !record_valid(record)) {
         return RECORD_BAD_CONTENT;
     }
     return RECORD_OK;

@@ -21,6 +21,7 @@ static const char *const step_down_reason_names[] = {
     [STEP_DOWN_SUPERSEDED] = "superseded",
     [STEP_DOWN_NO_QUORUM] = "no_quorum",
     [STEP_DOWN_TRANSFER] = "transfer",
+    [STEP_DOWN_REMOVED] = "removed",
 };
 
 const char *trace_reason_name(event_kind_t kind, uint32_t reason)
@@ -34,7 +35,7 @@ const char *trace_reason_name(event_kind_t kind, uint32_t reason)
         }
         return NULL;
     case EVENT_STEPPED_DOWN:
-        if (reason >= STEP_DOWN_SUPERSEDED && reason <= STEP_DOWN_TRANSFER) {
+        if (reason >= STEP_DOWN_SUPERSEDED && reason <= STEP_DOWN_REASON_MAX) {
             return step_down_reason_names[reason];
         }
         return NULL;

@@ -391,7 +391,7 @@ static int check_reason(parser_t *ps, parsed_t *out)
         return BALLOT_OK;
     }
     const uint32_t reject_max = (uint32_t)REJECT_REASON_MAX;
-    const uint32_t step_down_max = (uint32_t)STEP_DOWN_TRANSFER;
+    const uint32_t step_down_max = (uint32_t)STEP_DOWN_REASON_MAX;
     const uint32_t named_max = reject_max > step_down_max ? reject_max : step_down_max;
     for (uint32_t r = 1; r <= named_max; r++) {
         const char *name = trace_reason_name(e->kind, r);

@@ -19,7 +19,7 @@ static bool get_value(codec_reader_t *r, value_t *out)
     out->kind = VALUE_NOOP;
     out->size = 0;
     out->bytes = NULL;
-    if (r->failed || (kind != VALUE_NOOP && kind != VALUE_BATCH)) {
+    if (r->failed || kind > VALUE_KIND_MAX) {
         r->failed = true;
         return false;
     }

@@ -41,7 +41,7 @@ static void start_node(harness_t *h, uint32_t id, bool rejoin)
     int rc = node_create(&hn->node, &hn->cfg);
     assert(rc == BALLOT_OK);
     if (hn->snapshot_slot > 0) {
-        node_recover_snapshot(hn->node, hn->snapshot_slot);
+        node_recover_snapshot(hn->node, hn->snapshot_slot, NULL);
     }
     for (size_t i = 0; i < hn->durable_count; i++) {
         rc = node_recover(hn->node, &hn->durable[i]);
@@ -213,7 +213,7 @@ static void install_snapshot(harness_t *h, uint32_t id)
     }
     hn->snapshot_slot = slot;
     h->snapshots_installed++;
-    node_snapshot_installed(hn->node, slot, h->now_ms);
+    node_snapshot_installed(hn->node, slot, NULL, h->now_ms);
 }
 
 void harness_compact(harness_t *h, uint32_t id)

@@ -243,7 +243,7 @@ static void test_compacted_leader_sends_a_snapshot_pointer(void **state)
     heartbeat_round(&h, LEAD);
     assert_int_equal(h.nodes[3].snapshot_wanted_slot, 4);
     /* The driver copies the snapshot over, installs it, and the log continues. */
-    node_snapshot_installed(h.nodes[3].node, 4, h.now_ms);
+    node_snapshot_installed(h.nodes[3].node, 4, NULL, h.now_ms);
     harness_collect(&h, 3);
     h.now_ms += h.nodes[3].cfg.retransmit_ms;
     heartbeat_round(&h, LEAD);

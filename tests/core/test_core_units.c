@@ -280,7 +280,7 @@ static void test_malformed_messages_change_nothing(void **state)
     bad[0] = make_prepare(3, 2, B(90, 1), 1);        /* ballot not the sender's */
     bad[1] = make_prepare(2, 2, B(90, 2), 1);        /* from itself */
     bad[2] = make_prepare(3, 1, B(90, 3), 1);        /* not addressed to node 2 */
-    bad[3] = make_prepare(4, 2, B(90, 4), 1);        /* from outside the cluster */
+    bad[3] = make_prepare(16, 2, B(90, 16), 1);      /* no such node id */
     bad[4] = make_accept(3, 2, B(90, 3), 0, "X", 0); /* slot 0 */
     bad[5] = make_accept(3, 2, B(90, 3), 5, "X", 0);
     bad[5].u.accept.value.bytes[1] ^= 0x7f; /* broken batch */
@@ -310,7 +310,7 @@ static void test_recover_refuses_corrupt_records(void **state)
     persist_record_t r = {.kind = (persist_kind_t)9, .ballot = B(1, 1)};
     assert_int_equal(node_recover(node, &r), BALLOT_ECORRUPT);
     r.kind = PERSIST_PROMISE;
-    r.ballot = B(1, 9);
+    r.ballot = B(1, NODES_MAX + 1);
     assert_int_equal(node_recover(node, &r), BALLOT_ECORRUPT);
     r.kind = PERSIST_ACCEPT;
     r.ballot = B(1, 1);

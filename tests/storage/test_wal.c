@@ -980,7 +980,7 @@ static void replays_into_the_core(void **state)
     node_config_default(&cfg, 1, 3);
     node_t *node = NULL;
     assert_int_equal(node_create(&node, &cfg), BALLOT_OK);
-    node_recover_snapshot(node, 2);
+    node_recover_snapshot(node, 2, NULL);
     wal = NULL;
     assert_int_equal(wal_open(DIR, f->io, &f->options, &wal, recover_into_node, node, &report),
                      BALLOT_OK);
