@@ -80,6 +80,14 @@ typedef struct adopted_seqs {
 
 #define CHECKER_ADOPTED_MAX (1u << 22)
 
+/* Memberships the observer saw take effect, and the first slot each governs. */
+#define CHECKER_CONFIGS_MAX 256u
+
+typedef struct checker_config {
+    uint64_t from;
+    membership_t membership;
+} checker_config_t;
+
 typedef struct checker {
     slot_votes_t *slots; /* by slot */
     adopted_seqs_t adopted[NODES_MAX + 1];
@@ -93,9 +101,12 @@ typedef struct checker {
     bool seen_rejoining[NODES_MAX + 1];
     uint64_t next_apply[NODES_MAX + 1];
     uint64_t lease_steps; /* steps after which some node served lease reads */
-    /* The observer's configurations: its chosen prefix 1..prefix applied to cs. */
+    /* The observer's configurations: its chosen prefix 1..prefix applied to cs, and every
+     * membership it defined (configs[0] the founding one, from slot 1). */
     config_state_t cs;
     uint64_t prefix;
+    checker_config_t configs[CHECKER_CONFIGS_MAX];
+    uint32_t config_count;
     uint64_t configs_taken; /* CONFIG values that took effect (config_state_apply) */
     bool advancing;
 } checker_t;
@@ -107,6 +118,8 @@ void checker_init(checker_t *ch, const membership_t *founding);
 const membership_t *checker_config_for_slot(const checker_t *ch, uint64_t slot);
 /* The configuration of the slot after the observer's chosen prefix. */
 const membership_t *checker_config_now(const checker_t *ch);
+/* The newest membership the chosen log defines (in effect or waiting to be). */
+const membership_t *checker_config_latest(const checker_t *ch);
 void checker_destroy(checker_t *ch);
 
 /* checker_agreement.c */

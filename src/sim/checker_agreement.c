@@ -13,14 +13,28 @@ void checker_init(checker_t *ch, const membership_t *founding)
         ch->next_apply[i] = 1;
     }
     config_state_init(&ch->cs, founding);
+    ch->configs[0].from = 1;
+    ch->configs[0].membership = *founding;
+    ch->config_count = 1;
 }
 
+/* A CONFIG value chosen in a slot of the prefix can only govern slots above the prefix
+ * (from its slot + CONFIG_ALPHA), so every slot up to prefix + CONFIG_ALPHA is settled. */
 const membership_t *checker_config_for_slot(const checker_t *ch, uint64_t slot)
 {
     if (slot == 0 || slot > ch->prefix + CONFIG_ALPHA) {
         return NULL;
     }
-    return config_state_for_slot(&ch->cs, slot);
+    uint32_t i = ch->config_count - 1;
+    while (i > 0 && ch->configs[i].from > slot) {
+        i--;
+    }
+    return &ch->configs[i].membership;
+}
+
+const membership_t *checker_config_latest(const checker_t *ch)
+{
+    return &ch->configs[ch->config_count - 1].membership;
 }
 
 const membership_t *checker_config_now(const checker_t *ch)
@@ -254,8 +268,16 @@ static void checker_advance(sim_t *sim)
         }
         ch->prefix++;
         if (config_state_apply(&ch->cs, ch->prefix, v)) {
+            if (ch->config_count == CHECKER_CONFIGS_MAX) {
+                sim_fail(sim, "simulator", "more than %u configurations", CHECKER_CONFIGS_MAX);
+                break;
+            }
+            checker_config_t *c = &ch->configs[ch->config_count];
+            c->from = ch->cs.next_from;
+            c->membership = *config_state_latest(&ch->cs);
             ch->configs_taken++;
-            membership_on_chosen(sim, ch->prefix, config_state_latest(&ch->cs));
+            membership_on_chosen(sim, ch->prefix, &c->membership);
+            ch->config_count++;
         }
         uint64_t settled = ch->prefix + CONFIG_ALPHA;
         if (settled < ch->slot_capacity) {
@@ -470,15 +492,14 @@ static void checker_quorum(sim_t *sim, uint32_t node, uint64_t slot, ballot_t b)
     if (majority_of(config, acceptors)) {
         return;
     }
-    const membership_t *latest = config_state_latest(&ch->cs);
+    const membership_t *latest = checker_config_latest(ch);
     sim_fail(sim, "quorum",
              "n%u declared slot %" PRIu64 " chosen at %s with durable votes from 0x%x there, "
              "not a majority of the voters 0x%x of epoch %" PRIu64
              ", the configuration governing that slot (newest chosen: epoch %" PRIu64
              ", voters 0x%x%s)",
-             node, slot, ballot_format(b, bt, sizeof(bt)), acceptors,
-             membership_voter_mask(config), config->epoch, latest->epoch,
-             membership_voter_mask(latest),
+             node, slot, ballot_format(b, bt, sizeof(bt)), acceptors, membership_voter_mask(config),
+             config->epoch, latest->epoch, membership_voter_mask(latest),
              majority_of(latest, acceptors) ? ", which they are a majority of" : "");
 }
 

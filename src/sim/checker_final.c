@@ -79,6 +79,22 @@ static void checker_linearizable(sim_t *sim)
     }
 }
 
+static void describe_config_state(const config_state_t *cs, char *buf, size_t buf_bytes)
+{
+    int n =
+        snprintf(buf, buf_bytes, "epoch %" PRIu64 " (voters 0x%x, members 0x%x) from slot %" PRIu64,
+                 cs->current.epoch, membership_voter_mask(&cs->current),
+                 membership_member_mask(&cs->current), cs->current_from);
+    if (cs->has_next && n > 0 && (size_t)n < buf_bytes) {
+        n += snprintf(buf + n, buf_bytes - (size_t)n,
+                      ", then epoch %" PRIu64 " (voters 0x%x) from slot %" PRIu64, cs->next.epoch,
+                      membership_voter_mask(&cs->next), cs->next_from);
+    }
+    if (n > 0 && (size_t)n < buf_bytes) {
+        snprintf(buf + n, buf_bytes - (size_t)n, ", at slot %" PRIu64, cs->applied_slot);
+    }
+}
+
 /* Every member's state machine, its core and the observer hold the same configurations:
  * the ones the chosen log defines. */
 static void checker_configuration(sim_t *sim)
@@ -93,8 +109,8 @@ static void checker_configuration(sim_t *sim)
         }
         const sm_t *sm = &sim->nodes[id].sm;
         size_t sm_size = config_state_encode(&sm->cs, sm_bytes, sizeof(sm_bytes));
-        size_t core_size = config_state_encode(node_config_state(sim->nodes[id].core),
-                                               core_bytes, sizeof(core_bytes));
+        size_t core_size = config_state_encode(node_config_state(sim->nodes[id].core), core_bytes,
+                                               sizeof(core_bytes));
         const char *differs = NULL;
         if (sm_size == 0 || core_size == 0 || sm_size != core_size ||
             memcmp(sm_bytes, core_bytes, sm_size) != 0) {
@@ -104,14 +120,14 @@ static void checker_configuration(sim_t *sim)
             differs = "the chosen log's";
         }
         if (differs != NULL) {
+            const config_state_t *other =
+                differs[0] == 'i' ? node_config_state(sim->nodes[id].core) : &ch->cs;
+            char a[160], b[160];
+            describe_config_state(&sm->cs, a, sizeof(a));
+            describe_config_state(other, b, sizeof(b));
             sim_fail(sim, "configuration",
-                     "after settling n%u's state machine holds configuration epoch %" PRIu64
-                     " (voters 0x%x) at slot %" PRIu64 ", which differs from %s (epoch %" PRIu64
-                     ", voters 0x%x)",
-                     id, config_state_latest(&sm->cs)->epoch,
-                     membership_voter_mask(config_state_latest(&sm->cs)), sm->cs.applied_slot,
-                     differs, config_state_latest(&ch->cs)->epoch,
-                     membership_voter_mask(config_state_latest(&ch->cs)));
+                     "after settling n%u's state machine holds %s, which differs from %s: %s", id,
+                     a, differs, b);
             return;
         }
     }

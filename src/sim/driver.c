@@ -43,8 +43,8 @@ static void driver_apply(sim_t *sim, uint32_t id, const apply_t *a)
     sm_t *sm = &sim->nodes[id].sm;
     if (a->slot != sm->cs.applied_slot + 1) {
         sim_fail(sim, "prefix consistency",
-                 "n%u applies slot %" PRIu64 " but its configuration state is at slot %" PRIu64,
-                 id, a->slot, sm->cs.applied_slot);
+                 "n%u applies slot %" PRIu64 " but its configuration state is at slot %" PRIu64, id,
+                 a->slot, sm->cs.applied_slot);
         return;
     }
     (void)config_state_apply(&sm->cs, a->slot, &a->value);

@@ -182,7 +182,7 @@ static void faults_transfer(sim_t *sim)
     if (sim->opt.membership) {
         /* To another voter of the configuration in effect and of the newest one. */
         const membership_t *now = checker_config_now(&sim->checker);
-        const membership_t *latest = config_state_latest(&sim->checker.cs);
+        const membership_t *latest = checker_config_latest(&sim->checker);
         uint32_t mask = membership_voter_mask(now) & membership_voter_mask(latest);
         mask &= ~(1u << leader);
         if (mask == 0) {

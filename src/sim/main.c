@@ -10,6 +10,9 @@
 #include "sim/sim.h"
 
 #define STEPS_DEFAULT 20000u
+/* Each membership change costs CONFIG_ALPHA slots (the leader fills the gap before the new
+ * configuration governs), so runs with --membership get more steps by default. */
+#define STEPS_DEFAULT_MEMBERSHIP 60000u
 
 typedef struct cli {
     sim_options_t opt;
@@ -18,6 +21,7 @@ typedef struct cli {
     uint64_t sanitized_seeds; /* 0: no scaling */
     const char *expect;       /* --expect-violation */
     bool ranged;
+    bool steps_given;
 } cli_t;
 
 static void usage(FILE *out)
@@ -26,7 +30,8 @@ static void usage(FILE *out)
           "  --seed N               run one seed (replays exactly: same output, same trace)\n"
           "  --seeds A..B           run seeds A to B, stop at the first violation\n"
           "  --nodes N              1, 3, 5 or 7 (default: drawn per seed)\n"
-          "  --steps N              steps with faults before healing (default 20000)\n"
+          "  --steps N              steps with faults before healing (default 20000; 60000\n"
+          "                         with --membership)\n"
           "  --clients N --keys N   simulated clients (default 4) and keys (default 3)\n"
           "  --mix G,S,C,D          percent of GET, SET, CAS, DEL (default 40,30,20,10)\n"
           "  --loss P --dup P --reorder P               per message\n"
@@ -213,6 +218,7 @@ static int parse_value_option(cli_t *cli, const char *name, const char *v)
         o->nodes = (uint32_t)n;
     } else if (strcmp(name, "--steps") == 0 && n > 0) {
         o->steps = n;
+        cli->steps_given = true;
     } else if (strcmp(name, "--clients") == 0 && n >= 1 && n <= SM_CLIENTS_MAX) {
         o->clients = (uint32_t)n;
     } else if (strcmp(name, "--keys") == 0 && n >= 1 && n <= SM_KEYS_MAX) {
@@ -251,6 +257,9 @@ static int parse_args(cli_t *cli, int argc, char **argv)
             cli->opt.bitflip_anywhere = true;
         } else if (strcmp(a, "--membership") == 0) {
             cli->opt.membership = true;
+            if (!cli->steps_given) {
+                cli->opt.steps = STEPS_DEFAULT_MEMBERSHIP;
+            }
         } else if (strcmp(a, "--snapshots") == 0) {
             cli->opt.snapshots_drawn = true;
         } else if (strcmp(a, "--notes") == 0) {
@@ -384,8 +393,8 @@ static void totals_add(totals_t *t, const sim_t *sim)
     t->stats.retired += sim->stats.retired;
     if (sim->opt.membership) {
         t->membership_seeds++;
-        t->voters_max = sim->stats.voters_max > t->voters_max ? sim->stats.voters_max
-                                                               : t->voters_max;
+        t->voters_max =
+            sim->stats.voters_max > t->voters_max ? sim->stats.voters_max : t->voters_max;
         t->schedule_done += sim->members.targets_reached >= sim->members.plan_count ? 1 : 0;
     }
 }

@@ -30,9 +30,9 @@
 #include "sim/node_driver.h"
 #include "sim/sim.h"
 
-#define MEMBERSHIP_DEAD_CHANCE 0.05 /* per fault tick, when a voter is down */
+#define MEMBERSHIP_DEAD_CHANCE   0.05 /* per fault tick, when a voter is down */
 #define MEMBERSHIP_DEMOTE_CHANCE 0.3
-#define MEMBERSHIP_RETRY_MS    200u
+#define MEMBERSHIP_RETRY_MS      200u
 
 static membership_ctl_t *ctl(sim_t *sim)
 {
@@ -41,7 +41,7 @@ static membership_ctl_t *ctl(sim_t *sim)
 
 static const membership_t *latest_config(const sim_t *sim)
 {
-    return config_state_latest(&sim->checker.cs);
+    return checker_config_latest(&sim->checker);
 }
 
 static void path_append(sim_t *sim, uint32_t voters)

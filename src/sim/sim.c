@@ -408,8 +408,9 @@ int sim_run(sim_t *sim, const sim_options_t *opt)
         sim_note(sim, NODE_NONE,
                  "seed %" PRIu64 ": %u %s, heartbeat %u, election %u..%u, lease %u, drift "
                  "bound %u ms, clocks within %" PRId64 " ppm",
-                 opt->seed, sim->founders, opt->membership ? "founders" : "nodes", c->heartbeat_ms, c->election_timeout_min_ms,
-                 c->election_timeout_max_ms, c->lease_ms, c->clock_drift_ms, sim->drift_ppm);
+                 opt->seed, sim->founders, opt->membership ? "founders" : "nodes", c->heartbeat_ms,
+                 c->election_timeout_min_ms, c->election_timeout_max_ms, c->lease_ms,
+                 c->clock_drift_ms, sim->drift_ppm);
         membership_init(sim);
         for (uint32_t id = 1; id <= sim->node_count; id++) {
             if (sim->nodes[id].life == NODE_LIVE) {

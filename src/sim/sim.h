@@ -98,7 +98,7 @@ typedef struct sim_node {
     uint32_t id;
     node_life_t life;
     bool member_once; /* was in a chosen membership (founders: from the start) */
-    node_t *core; /* NULL while down */
+    node_t *core;     /* NULL while down */
     uint64_t incarnation;
     sim_clock_t clock;
     sim_disk_t disk;
@@ -141,22 +141,22 @@ typedef struct sim_stats {
     uint64_t garbage_sent;        /* garbage.c */
     uint64_t garbage_refused;
     /* membership.c */
-    uint64_t config_proposed;  /* node_propose_config accepted the proposal */
-    uint64_t config_refused;   /* ... answered busy, not leader, not caught up */
-    uint64_t config_chosen;    /* CONFIG values that took effect in the chosen log */
-    uint64_t config_adds;      /* of those: learners added */
+    uint64_t config_proposed; /* node_propose_config accepted the proposal */
+    uint64_t config_refused;  /* ... answered busy, not leader, not caught up */
+    uint64_t config_chosen;   /* CONFIG values that took effect in the chosen log */
+    uint64_t config_adds;     /* of those: learners added */
     uint64_t config_promotions;
-    uint64_t config_removals;  /* voters or learners removed */
+    uint64_t config_removals; /* voters or learners removed */
     uint64_t config_demotions;
-    uint64_t replacements;     /* voters declared dead for good and replaced */
-    uint64_t retired;          /* removed nodes stopped */
+    uint64_t replacements; /* voters declared dead for good and replaced */
+    uint64_t retired;      /* removed nodes stopped */
     uint32_t voters_min;
     uint32_t voters_max;
 } sim_stats_t;
 
 /* The simulated operator of membership changes (membership.c). */
-#define MEMBERSHIP_PLAN_MAX 8u
-#define MEMBERSHIP_PATH_MAX 64u
+#define MEMBERSHIP_PLAN_MAX     8u
+#define MEMBERSHIP_PATH_MAX     64u
 #define MEMBERSHIP_PROPOSED_MAX 256u
 
 typedef struct membership_ctl {

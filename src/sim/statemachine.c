@@ -11,8 +11,7 @@
 #define SM_KEY_BYTES   8u
 #define SM_VALUE_BYTES 16u
 
-int sm_init(sm_t *sm, uint64_t hash_seed, const membership_t *founding, char *err,
-            size_t err_bytes)
+int sm_init(sm_t *sm, uint64_t hash_seed, const membership_t *founding, char *err, size_t err_bytes)
 {
     memset(sm, 0, sizeof(*sm));
     config_state_init(&sm->cs, founding);
@@ -244,8 +243,7 @@ bool sm_snapshot_config(const uint8_t *bytes, uint64_t size, config_state_t *out
     return n != 0 && config_state_decode(out, bytes + SM_CONFIG_LENGTH_BYTES, n);
 }
 
-int sm_snapshot_restore(sm_t *sm, const uint8_t *bytes, uint64_t size, char *err,
-                        size_t err_bytes)
+int sm_snapshot_restore(sm_t *sm, const uint8_t *bytes, uint64_t size, char *err, size_t err_bytes)
 {
     config_state_t cs;
     if (!sm_snapshot_config(bytes, size, &cs)) {

@@ -38,7 +38,7 @@ typedef struct sm_seqs {
 typedef struct sm {
     kv_t *kv;
     uint64_t applied_slot;
-    config_state_t cs; /* the configurations of slots 1..applied_slot */
+    config_state_t cs;                     /* the configurations of slots 1..applied_slot */
     sm_seqs_t applied[SM_CLIENTS_MAX + 1]; /* by client id: sequences applied with effect */
 } sm_t;
 
@@ -73,8 +73,7 @@ void sm_seqs_free(sm_seqs_t seqs[SM_CLIENTS_MAX + 1]);
 int sm_snapshot_image(const sm_t *sm, uint8_t **out, uint64_t *size);
 /* Restores kv and configuration state from such bytes (BALLOT_ECORRUPT when malformed;
  * nothing is left half restored in cs). */
-int sm_snapshot_restore(sm_t *sm, const uint8_t *bytes, uint64_t size, char *err,
-                        size_t err_bytes);
+int sm_snapshot_restore(sm_t *sm, const uint8_t *bytes, uint64_t size, char *err, size_t err_bytes);
 /* Decodes only the configuration state of a snapshot's bytes. */
 bool sm_snapshot_config(const uint8_t *bytes, uint64_t size, config_state_t *out);
 
