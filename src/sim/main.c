@@ -322,17 +322,21 @@ static void print_run(const sim_t *sim, uint64_t seed)
                seed, s->garbage_sent, s->garbage_refused);
     }
     if (sim->opt.membership) {
-        char path[4 * MEMBERSHIP_PATH_MAX + 1];
+        char path[8 * MEMBERSHIP_PATH_MAX + 1];
         size_t used = 0;
-        for (uint32_t i = 0; i < sim->members.path_count && used + 4 < sizeof(path); i++) {
-            int n = snprintf(path + used, sizeof(path) - used, "%s%u", i ? ">" : "",
-                             sim->members.path[i]);
+        for (uint32_t i = 0; i < sim->members.path_count && used + 8 < sizeof(path); i++) {
+            uint32_t voters = sim->members.path[i] & 0xf;
+            uint32_t learners = sim->members.path[i] >> 4;
+            int n = learners == 0
+                        ? snprintf(path + used, sizeof(path) - used, "%s%u", i ? " " : "", voters)
+                        : snprintf(path + used, sizeof(path) - used, "%s%u+%uL", i ? " " : "",
+                                   voters, learners);
             used += n > 0 ? (size_t)n : 0;
         }
         printf("seed %" PRIu64 ": membership: %u founders, %" PRIu64 " changes chosen (%" PRIu64
                " adds, %" PRIu64 " promotions, %" PRIu64 " demotions, %" PRIu64
                " removals), %" PRIu64 " replacements, %" PRIu64 " nodes retired, %" PRIu64
-               " proposals (%" PRIu64 " refused), voters %s\n",
+               " proposals (%" PRIu64 " refused), voters (+learners) by epoch: %s\n",
                seed, sim->founders, s->config_chosen, s->config_adds, s->config_promotions,
                s->config_demotions, s->config_removals, s->replacements, s->retired,
                s->config_proposed, s->config_refused, path);

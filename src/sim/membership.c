@@ -44,11 +44,11 @@ static const membership_t *latest_config(const sim_t *sim)
     return checker_config_latest(&sim->checker);
 }
 
-static void path_append(sim_t *sim, uint32_t voters)
+static void path_append(sim_t *sim, uint32_t voters, uint32_t learners)
 {
     membership_ctl_t *c = ctl(sim);
     if (c->path_count < MEMBERSHIP_PATH_MAX) {
-        c->path[c->path_count++] = (uint8_t)voters;
+        c->path[c->path_count++] = (uint8_t)((learners << 4) | voters);
     }
     if (voters < sim->stats.voters_min) {
         sim->stats.voters_min = voters;
@@ -64,7 +64,7 @@ void membership_init(sim_t *sim)
     memset(c, 0, sizeof(*c));
     sim->stats.voters_min = sim->founders;
     sim->stats.voters_max = sim->founders;
-    path_append(sim, sim->founders);
+    path_append(sim, sim->founders, 0);
     for (uint32_t id = 1; id <= sim->founders; id++) {
         sim->nodes[id].member_once = true;
     }
@@ -185,7 +185,7 @@ void membership_on_chosen(sim_t *sim, uint64_t slot, const membership_t *config)
             sim->stats.config_demotions++;
         }
     }
-    path_append(sim, membership_voters(config));
+    path_append(sim, membership_voters(config), config->count - membership_voters(config));
     sim_note(sim, NODE_NONE,
              "membership: epoch %" PRIu64 " chosen in slot %" PRIu64
              " (voters 0x%x, members 0x%x), governs slots from %" PRIu64,

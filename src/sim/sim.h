@@ -170,7 +170,7 @@ typedef struct membership_ctl {
     uint32_t proposed_count;
     uint64_t retry_at_ms;
     uint64_t seen_epoch_in_effect;
-    /* Voter counts of the configurations chosen, in order (for the report). */
+    /* Voters | learners << 4 of each configuration chosen, in order (for the report). */
     uint8_t path[MEMBERSHIP_PATH_MAX];
     uint32_t path_count;
 } membership_ctl_t;

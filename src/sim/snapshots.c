@@ -145,7 +145,11 @@ void snapshots_on_wanted(sim_t *sim, uint32_t id, uint64_t slot, uint32_t from)
                  from);
         return;
     }
-    /* A transfer is lost like a message (the core asks again on its next Learn). */
+    /* A transfer is lost like a message (the core asks again on its next Learn); a node
+     * that left the membership or died for good sends nothing. */
+    if (sim->nodes[from].life != NODE_LIVE) {
+        return;
+    }
     if (sim->net.cut[from][id] || prng_chance(&sim->rng, sim->net.loss)) {
         return;
     }
