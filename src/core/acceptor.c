@@ -164,6 +164,15 @@ void acceptor_on_prepare(node_t *node, const msg_t *m)
         send_reject(node, m, p->ballot, 0, REJECT_RECOVERING);
         return;
     }
+    /* A node that is a voter of no configuration this node knows (removed, or never one)
+     * gets no promise: it cannot lead, and a promise to its ballot would only refuse the
+     * real leader's Accepts. Silence is safe (a lost message); a voter this node does not
+     * know of yet finds it again once this node has learned the newer configuration. */
+    uint32_t voters = membership_voter_mask(&node->cs.current) |
+                      (node->cs.has_next ? membership_voter_mask(&node->cs.next) : 0u);
+    if (node->cs.current.count > 0 && (voters & node_bit(m->from)) == 0) {
+        return;
+    }
     int order = ballot_compare(p->ballot, node->promised);
     if (order < 0) {
         send_reject(node, m, p->ballot, 0, REJECT_PROMISED);

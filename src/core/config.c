@@ -42,9 +42,16 @@ bool config_state_apply(config_state_t *cs, uint64_t slot, const value_t *value)
         return false;
     }
     membership_t next;
-    if (cs->has_next || !membership_decode(&next, value->bytes, value->size) ||
-        !membership_change_allowed(&cs->current, &next, NULL, 0)) {
+    if (cs->has_next || !membership_decode(&next, value->bytes, value->size)) {
         return false; /* refused alike on every replica */
+    }
+    /* A node that joined with no snapshot learns the log from slot 1 and meets the first
+     * change before it knows the founding membership: it takes the change whole. Every
+     * leader checked that change against the founding membership before proposing it, and
+     * a first change is never refused for a pending one, so all replicas agree. */
+    bool founding_unknown = cs->current.count == 0 && next.epoch == 1;
+    if (!founding_unknown && !membership_change_allowed(&cs->current, &next, NULL, 0)) {
+        return false;
     }
     cs->next = next;
     cs->next_from = slot + CONFIG_ALPHA;
@@ -160,8 +167,7 @@ static uint32_t majority_of(uint32_t voters)
 static bool mask_quorum(const membership_t *m, uint32_t mask)
 {
     uint32_t voters = membership_voter_mask(m);
-    return voters != 0 &&
-           node_popcount(mask & voters) >= majority_of(node_popcount(voters));
+    return voters != 0 && node_popcount(mask & voters) >= majority_of(node_popcount(voters));
 }
 
 uint32_t node_member_mask(const node_t *node)

@@ -492,16 +492,19 @@ int node_propose_config(node_t *node, const membership_t *next, uint64_t now_ms,
         return BALLOT_ENOTLEADER;
     }
     node->now_ms = now_ms > node->now_ms ? now_ms : node->now_ms;
-    if (node->cs.has_next || node->config_slot != 0) {
+    /* One change at a time: the slot it lands in must lie where the previous change is
+     * in effect (config_state_apply refuses it otherwise). */
+    if (node->config_slot != 0 || (node->cs.has_next && node->next_slot < node->cs.next_from)) {
         if (why != NULL && why_bytes > 0) {
             snprintf(why, why_bytes, "an earlier membership change is not in effect yet");
         }
         return BALLOT_EBUSY;
     }
-    if (!membership_change_allowed(&node->cs.current, next, why, why_bytes)) {
+    const membership_t *now = config_state_latest(&node->cs);
+    if (!membership_change_allowed(now, next, why, why_bytes)) {
         return BALLOT_EINVAL;
     }
-    uint32_t promoted = membership_voter_mask(next) & ~membership_voter_mask(&node->cs.current);
+    uint32_t promoted = membership_voter_mask(next) & ~membership_voter_mask(now);
     for (uint32_t id = 1; id <= NODES_MAX; id++) {
         if ((promoted & node_bit(id)) == 0 || id == node->cfg.id) {
             continue;
@@ -509,8 +512,7 @@ int node_propose_config(node_t *node, const membership_t *next, uint64_t now_ms,
         /* A new voter must hold the log first, or the cluster waits on it (and a voter
          * that never caught up could make a quorum that cannot serve). */
         uint64_t have = node->member_chosen[id];
-        if (membership_find(&node->cs.current, id) == NULL ||
-            have + CONFIG_CATCHUP_SLOTS < node->chosen_upto) {
+        if (membership_find(now, id) == NULL || have + CONFIG_CATCHUP_SLOTS < node->chosen_upto) {
             if (why != NULL && why_bytes > 0) {
                 snprintf(why, why_bytes,
                          "n%u is not a caught-up learner (it reported slot %llu, the leader "
