@@ -336,10 +336,14 @@ static void print_run(const sim_t *sim, uint64_t seed)
         printf("seed %" PRIu64 ": membership: %u founders, %" PRIu64 " changes chosen (%" PRIu64
                " adds, %" PRIu64 " promotions, %" PRIu64 " demotions, %" PRIu64
                " removals), %" PRIu64 " replacements, %" PRIu64 " nodes retired, %" PRIu64
-               " proposals (%" PRIu64 " refused), voters (+learners) by epoch: %s\n",
+               " proposals (%" PRIu64 " refused), planned voter counts reached %u of %u, "
+               "voters (+learners) by epoch: %s\n",
                seed, sim->founders, s->config_chosen, s->config_adds, s->config_promotions,
                s->config_demotions, s->config_removals, s->replacements, s->retired,
-               s->config_proposed, s->config_refused, path);
+               s->config_proposed, s->config_refused,
+               sim->members.targets_reached < sim->members.plan_count ? sim->members.targets_reached
+                                                                      : sim->members.plan_count,
+               sim->members.plan_count, path);
     }
 }
 

@@ -186,6 +186,12 @@ void membership_on_chosen(sim_t *sim, uint64_t slot, const membership_t *config)
         }
     }
     path_append(sim, membership_voters(config), config->count - membership_voters(config));
+    membership_ctl_t *c = ctl(sim);
+    if (sim->opt.membership && !c->target_hit && membership_voters(config) == c->target &&
+        config->count == c->target) {
+        c->target_hit = true; /* the plan's voter counts, reached in order */
+        c->targets_reached++;
+    }
     sim_note(sim, NODE_NONE,
              "membership: epoch %" PRIu64 " chosen in slot %" PRIu64
              " (voters 0x%x, members 0x%x), governs slots from %" PRIu64,
@@ -512,8 +518,8 @@ static void membership_step(sim_t *sim)
         }
         return;
     }
-    c->targets_reached++;
     c->target = next_target(sim);
+    c->target_hit = false;
 }
 
 void membership_tick(sim_t *sim)

@@ -165,6 +165,7 @@ typedef struct membership_ctl {
     uint32_t plan_next;
     uint32_t target;          /* voters wanted now */
     uint32_t targets_reached; /* of the plan's, in order */
+    bool target_hit;          /* the current target was reached */
     /* Every membership proposed (validity: a CONFIG value chosen is one of them). */
     value_t proposed[MEMBERSHIP_PROPOSED_MAX];
     uint32_t proposed_count;
