@@ -11,6 +11,8 @@
 
 /* The buffer grows to at least this, so small reads do not reallocate. */
 #define DECODER_CAPACITY_MIN ((size_t)64 * 1024)
+/* ... and shrinks back to it from above this. */
+#define DECODER_SHRINK_ABOVE (4u * DECODER_CAPACITY_MIN)
 
 __attribute__((format(printf, 3, 4))) static int decoder_fail(wire_decoder_t *dec, int code,
                                                               const char *format, ...)
@@ -51,6 +53,16 @@ static int decoder_reserve(wire_decoder_t *dec, size_t extra)
         memmove(dec->buf, dec->buf + dec->start, pending);
         dec->start = 0;
         dec->end = pending;
+    }
+    /* A buffer that once held a large frame goes back to the minimum once it is (nearly)
+     * empty again, so one 8 MiB frame does not keep a link charged for 16 MiB against the
+     * buffer budget for the rest of its life. */
+    if (dec->capacity > DECODER_SHRINK_ABOVE && dec->end + extra <= DECODER_CAPACITY_MIN) {
+        uint8_t *small = realloc(dec->buf, DECODER_CAPACITY_MIN);
+        if (small != NULL) {
+            dec->buf = small;
+            dec->capacity = DECODER_CAPACITY_MIN;
+        }
     }
     if (dec->capacity - dec->end >= extra) {
         return BALLOT_OK;

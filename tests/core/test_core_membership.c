@@ -213,7 +213,8 @@ static void test_bad_changes_refused(void **state)
     membership_t promote = m;
     set_member(&promote, 4, MEMBER_VOTER);
     promote.epoch = m.epoch + 1;
-    assert_int_equal(node_propose_config(node, &promote, h.now_ms, why, sizeof(why)), BALLOT_EAGAIN);
+    assert_int_equal(node_propose_config(node, &promote, h.now_ms, why, sizeof(why)),
+                     BALLOT_EAGAIN);
     membership_t empty = m;
     empty.count = 0;
     empty.epoch = m.epoch + 1;

@@ -696,6 +696,32 @@ static void decoder_space_commit(void **state)
     wire_buf_free(&s);
 }
 
+/* A buffer that grew for a large frame shrinks back once it has been drained. */
+static void decoder_shrinks_after_large_frame(void **state)
+{
+    (void)state;
+    wire_decoder_t dec;
+    wire_decoder_init(&dec, false, 0);
+    uint8_t *space;
+    size_t room;
+    assert_int_equal(wire_decoder_space(&dec, 4u * 1024u * 1024u, &space, &room), BALLOT_OK);
+    assert_true(dec.capacity >= 4u * 1024u * 1024u);
+    /* Nothing was committed: the next small read finds an empty buffer. */
+    assert_int_equal(wire_decoder_space(&dec, 16, &space, &room), BALLOT_OK);
+    assert_true(dec.capacity <= 64u * 1024u);
+    /* It still decodes what arrives next. */
+    wire_buf_t s;
+    wire_buf_init(&s);
+    wire_hello_t h = hello_of(3, 2);
+    assert_int_equal(wire_encode_hello(&s, &h), BALLOT_OK);
+    assert_int_equal(wire_decoder_feed(&dec, s.bytes, s.size), BALLOT_OK);
+    wire_frame_t f;
+    assert_int_equal(wire_decoder_next(&dec, &f), BALLOT_OK);
+    assert_int_equal(f.type, WIRE_FRAME_HELLO);
+    wire_decoder_free(&dec);
+    wire_buf_free(&s);
+}
+
 /* Random bytes and random corruptions of real frames never crash the decoder (ASan and
  * UBSan watch in the sanitizer build); the fuzz target goes further. */
 static void random_garbage_survives(void **state)
@@ -741,6 +767,7 @@ int main(void)
         cmocka_unit_test(hello_check_rules),
         cmocka_unit_test(snapshot_chunk_bounds),
         cmocka_unit_test(decoder_space_commit),
+        cmocka_unit_test(decoder_shrinks_after_large_frame),
         cmocka_unit_test(random_garbage_survives),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
