@@ -21,7 +21,7 @@ void acceptor_raise_promise(node_t *node, ballot_t b, bool persist)
     assert(ballot_equal(node->promised, b));
 }
 
-uint64_t acceptor_promise_seq(node_t *node)
+uint64_t acceptor_record_promise(node_t *node)
 {
     if (node->promise_unrecorded) {
         /* The Accept that raised it wrote no record (out of memory): record it now. */
@@ -123,7 +123,7 @@ static void send_promise(node_t *node, uint32_t to, ballot_t b, uint64_t from_sl
     node_emit(node, &ev);
     /* The Promise leaves only after the record of the promise and those of every entry it
      * reports are durable: the newest acceptor record covers them all. */
-    uint64_t after = acceptor_promise_seq(node);
+    uint64_t after = acceptor_record_promise(node);
     if (node->outbox.acceptor_seq > after) {
         after = node->outbox.acceptor_seq;
     }
@@ -183,7 +183,9 @@ void acceptor_on_prepare(node_t *node, const msg_t *m)
         if (reason != 0) {
             if (reason != REJECT_RECOVERING) {
                 ev.kind = EVENT_LEASE_REFUSED;
-                ev.other_ballot = node->lease_grant_ballot;
+                /* The ballot that stands in the way: the lease's, or the live leader's. */
+                ev.other_ballot = reason == REJECT_LEADER_ALIVE ? node->heard_leader_ballot
+                                                                : node->lease_grant_ballot;
                 ev.reason = reason;
                 node_emit(node, &ev);
             }
@@ -238,7 +240,7 @@ static void send_accepted(node_t *node, uint32_t to, ballot_t b, uint64_t slot, 
     r.u.accepted.slot = slot;
     /* Accepted leaves only after the slot's ACCEPT record (and the promise, which precedes
      * or is implied by it) is durable. */
-    uint64_t after = acceptor_promise_seq(node);
+    uint64_t after = acceptor_record_promise(node);
     if (accept_seq > after) {
         after = accept_seq;
     }
@@ -306,7 +308,7 @@ static void send_heartbeat_ack(node_t *node, const msg_t *m)
     r.u.heartbeat_ack.chosen_upto = node->chosen_upto;
     /* The ack stands for promised >= ballot, which must be durable; nothing else (a CHOSEN
      * or LEARN record, another slot's ACCEPT) holds it back. */
-    outbox_post(node, &r, acceptor_promise_seq(node));
+    outbox_post(node, &r, acceptor_record_promise(node));
 }
 
 void acceptor_on_heartbeat(node_t *node, const msg_t *m)

@@ -283,7 +283,6 @@ void outbox_reply(node_t *node, const client_reply_t *reply);
 void outbox_read(node_t *node, const read_result_t *result);
 void outbox_release(node_t *node);
 void outbox_deliver_self(node_t *node);
-bool outbox_pending_persist(const node_t *node);
 
 /* acceptor.c */
 void acceptor_on_prepare(node_t *node, const msg_t *m);
@@ -295,8 +294,10 @@ bool acceptor_report(const node_t *node, msg_promise_t *p, uint64_t from_slot);
 /* Raises the promise to b, writing a PROMISE record when persist; otherwise the caller
  * writes the ACCEPT record at b that implies it (accept_store). */
 void acceptor_raise_promise(node_t *node, ballot_t b, bool persist);
-/* The seq an answer standing for the current promise must wait for. */
-uint64_t acceptor_promise_seq(node_t *node);
+/* Makes sure a record stands for the current promise (writing a PROMISE record when the
+ * Accept that raised it wrote none) and returns its seq: an answer standing for the
+ * promise waits for it. */
+uint64_t acceptor_record_promise(node_t *node);
 
 /* proposer.c */
 void proposer_start_phase1(node_t *node, ballot_t waived);

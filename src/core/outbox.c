@@ -241,11 +241,6 @@ void outbox_read(node_t *node, const read_result_t *result)
     out->reads[out->read_count++] = *result;
 }
 
-bool outbox_pending_persist(const node_t *node)
-{
-    return node->outbox.persist_seq > node->outbox.persisted_seq;
-}
-
 /* Releases every gated message whose record is durable; the others keep their order.
  * Messages wait on different seqs, so a ready one may stand behind one still waiting. */
 void outbox_release(node_t *node)

@@ -355,7 +355,9 @@ void proposer_on_reject(node_t *node, const msg_t *m)
         ballot_equal(r->ballot, node->p1.ballot)) {
         node->p1.reject_mask |= node_bit(m->from);
         if (!node_window_quorum(node, ~node->p1.reject_mask)) {
-            fail_phase1(node, r->promised); /* no majority is left to promise */
+            /* No majority is left to promise. A rejoining node's refusal names only the
+             * promise it is rebuilding, not a live leader: follow nobody then. */
+            fail_phase1(node, r->reason == REJECT_RECOVERING ? BALLOT_NONE : r->promised);
         }
         return;
     }

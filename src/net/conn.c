@@ -394,11 +394,6 @@ void net_conn_set_ops(net_conn_t *conn, const net_conn_ops_t *ops, void *user)
     conn_start_reading(conn);
 }
 
-void net_conn_set_limits(net_conn_t *conn, const net_conn_limits_t *limits)
-{
-    conn->limits = *limits;
-}
-
 const uint8_t *net_conn_data(const net_conn_t *conn, size_t *size)
 {
     *size = conn->read_end - conn->read_start;

@@ -132,11 +132,6 @@ void net_dialer_healthy(net_dialer_t *dialer)
     dialer->attempt = 0;
 }
 
-net_conn_t *net_dialer_conn(const net_dialer_t *dialer)
-{
-    return dialer->conn;
-}
-
 void net_dialer_on_handle_closed(uv_handle_t *handle)
 {
     free(handle->data);

@@ -118,7 +118,6 @@ typedef struct net_conn_limits {
 } net_conn_limits_t;
 
 void net_conn_set_ops(net_conn_t *conn, const net_conn_ops_t *ops, void *user);
-void net_conn_set_limits(net_conn_t *conn, const net_conn_limits_t *limits);
 const uint8_t *net_conn_data(const net_conn_t *conn, size_t *size);
 void net_conn_consume(net_conn_t *conn, size_t bytes);
 /* Stops reading from the socket (back pressure) until resumed; resuming re-delivers what
@@ -223,7 +222,5 @@ int net_dialer_create(net_loop_t *loop, const net_dialer_config_t *cfg, net_dial
 void net_dialer_healthy(net_dialer_t *dialer);
 /* Closes the current connection (if any) and stops reconnecting. */
 void net_dialer_destroy(net_dialer_t *dialer);
-/* The current connection, or NULL. */
-net_conn_t *net_dialer_conn(const net_dialer_t *dialer);
 
 #endif

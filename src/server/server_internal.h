@@ -302,7 +302,6 @@ bool driver_outputs_pending(server_t *srv);
 void driver_on_durable(server_t *srv);
 void driver_arm_node_timer(server_t *srv);
 void driver_log_status_changes(server_t *srv);
-int driver_storage_start(server_t *srv);
 
 /* clients.c */
 int clients_listen(server_t *srv, char *msg, size_t msg_bytes);

@@ -106,15 +106,3 @@ void network_heal(network_t *net)
 {
     memset(net->cut, 0, sizeof(net->cut));
 }
-
-bool network_any_cut(const network_t *net, uint32_t node_count)
-{
-    for (uint32_t a = 1; a <= node_count; a++) {
-        for (uint32_t b = 1; b <= node_count; b++) {
-            if (net->cut[a][b]) {
-                return true;
-            }
-        }
-    }
-    return false;
-}

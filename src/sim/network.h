@@ -36,6 +36,5 @@ void network_restore(network_t *net, uint32_t from, uint32_t to);
 /* Cuts (or restores) every link to and from node. */
 void network_isolate(network_t *net, uint32_t node, uint32_t node_count, bool cut);
 void network_heal(network_t *net);
-bool network_any_cut(const network_t *net, uint32_t node_count);
 
 #endif

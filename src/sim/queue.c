@@ -97,12 +97,3 @@ bool queue_pop(queue_t *q, sim_event_t *out)
     assert(q->count < q->capacity || q->count == 0);
     return true;
 }
-
-bool queue_peek_time(const queue_t *q, uint64_t *time_ms)
-{
-    if (q->count == 0) {
-        return false;
-    }
-    *time_ms = q->heap[0].time_ms;
-    return true;
-}

@@ -49,6 +49,5 @@ void queue_destroy(queue_t *q);
  * in which case ev->msg is still the caller's. */
 bool queue_push(queue_t *q, sim_event_t *ev);
 bool queue_pop(queue_t *q, sim_event_t *out);
-bool queue_peek_time(const queue_t *q, uint64_t *time_ms);
 
 #endif

@@ -26,13 +26,6 @@ static inline void codec_put_u8(codec_writer_t *w, uint8_t v)
     *w->p++ = v;
 }
 
-static inline void codec_put_u16(codec_writer_t *w, uint16_t v)
-{
-    assert(w->end - w->p >= 2);
-    put_u16(w->p, v);
-    w->p += 2;
-}
-
 static inline void codec_put_u32(codec_writer_t *w, uint32_t v)
 {
     assert(w->end - w->p >= 4);
@@ -87,17 +80,6 @@ static inline uint8_t codec_get_u8(codec_reader_t *r)
     uint8_t v = r->p[0];
     r->p++;
     r->left--;
-    return v;
-}
-
-static inline uint16_t codec_get_u16(codec_reader_t *r)
-{
-    if (!codec_take(r, 2)) {
-        return 0;
-    }
-    uint16_t v = get_u16(r->p);
-    r->p += 2;
-    r->left -= 2;
     return v;
 }
 

@@ -186,11 +186,6 @@ int wire_decoder_next(wire_decoder_t *dec, wire_frame_t *out)
     return BALLOT_OK;
 }
 
-const wire_hello_t *wire_decoder_hello(const wire_decoder_t *dec)
-{
-    return dec->hello_seen ? &dec->hello : NULL;
-}
-
 const char *wire_decoder_error(const wire_decoder_t *dec)
 {
     return dec->error != BALLOT_OK ? dec->message : "";

@@ -194,8 +194,6 @@ void wire_decoder_commit(wire_decoder_t *dec, size_t size);
  * whole frame is buffered; otherwise as wire_decode_frame(). A chunk's bytes stay valid
  * until the next call on the decoder. */
 int wire_decoder_next(wire_decoder_t *dec, wire_frame_t *out);
-/* The HELLO received, or NULL before it (expect_hello decoders only). */
-const wire_hello_t *wire_decoder_hello(const wire_decoder_t *dec);
 /* The message of the sticky error, "" when none. */
 const char *wire_decoder_error(const wire_decoder_t *dec);
 /* Bytes buffered but not yet returned as frames. */

@@ -478,7 +478,7 @@ static void deliver_due(harness_t *h)
     }
 }
 
-/* Lease safety (DESIGN.md "Invariants"): at no instant do two nodes read alone. */
+/* Lease safety (docs/design.md "Invariants"): at no instant do two nodes read alone. */
 static void check_leases(harness_t *h)
 {
     uint32_t serving = 0;

@@ -1,4 +1,4 @@
-/* Acceptor rules (DESIGN.md steps 1 and 3), each with its negative. */
+/* Acceptor rules (docs/design.md steps 1 and 3), each with its negative. */
 #include "test_util.h"
 
 /* Node 2 is the acceptor under test; nodes 1 and 3 are the proposers talking to it. */

@@ -1,4 +1,4 @@
-/* Election rules (DESIGN.md step 5): timeouts, stepping down, leadership transfer,
+/* Election rules (docs/design.md step 5): timeouts, stepping down, leadership transfer,
  * forwarding and not-leader replies, a partitioned node coming back, rejoin after a lost
  * disk. */
 #include "test_util.h"
@@ -257,6 +257,37 @@ static void test_rejoin_after_lost_disk(void **state)
     harness_free(&h);
 }
 
+/* A candidate refused by a majority of rejoining nodes follows nobody: their refusals name
+ * the promise they are rebuilding (here r9.n3, adopted from a reply), not a live leader. */
+static void test_rejoining_refusals_name_no_leader(void **state)
+{
+    (void)state;
+    harness_t h;
+    quiet_harness(&h, 3);
+    h.now_ms += 1000;
+    node_tick(h.nodes[2].node, h.now_ms);
+    harness_collect(&h, 2);
+    assert_int_equal(status_of(&h, 2).role, ROLE_CANDIDATE);
+    ballot_t mine = harness_peek(&h, 2, 1, MSG_PREPARE)->u.prepare.ballot;
+    harness_drop_all(&h, HARNESS_ANY, HARNESS_ANY, 0);
+    for (uint32_t from = 1; from <= 3; from += 2) {
+        msg_t r;
+        memset(&r, 0, sizeof(r));
+        r.type = MSG_REJECT;
+        r.from = from;
+        r.to = 2;
+        r.u.reject.ballot = mine;
+        r.u.reject.promised = (ballot_t){.round = 9, .node = 3};
+        r.u.reject.rejected_type = MSG_PREPARE;
+        r.u.reject.reason = REJECT_RECOVERING;
+        assert_int_equal(recv_msg(&h, &r), BALLOT_OK);
+    }
+    node_status_t st = status_of(&h, 2);
+    assert_int_equal(st.role, ROLE_FOLLOWER);
+    assert_int_equal(st.leader, NODE_NONE);
+    harness_free(&h);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -270,6 +301,7 @@ int main(void)
         cmocka_unit_test(test_forward_to_a_former_leader_comes_back),
         cmocka_unit_test(test_partitioned_node_does_not_depose_the_leader),
         cmocka_unit_test(test_rejoin_after_lost_disk),
+        cmocka_unit_test(test_rejoining_refusals_name_no_leader),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,4 +1,4 @@
-/* Learner rules (DESIGN.md step 4 and 8): chosen by a majority at one ballot, the chosen
+/* Learner rules (docs/design.md step 4 and 8): chosen by a majority at one ballot, the chosen
  * prefix spread on Accept and Heartbeat, catch-up with Learn or a snapshot, applies
  * strictly in slot order, recovery of the chosen prefix. */
 #include "test_util.h"

@@ -1,4 +1,4 @@
-/* Lease and read rules (DESIGN.md step 6): a lease counted from the send time of a
+/* Lease and read rules (docs/design.md step 6): a lease counted from the send time of a
  * heartbeat a majority answered, minus the drift bound; lease reads only with a lease and
  * the leader's own no-op chosen; otherwise a quorum round (read-index). */
 #include "test_util.h"

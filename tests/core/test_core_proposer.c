@@ -1,5 +1,5 @@
-/* Proposer rules (DESIGN.md step 2, the seeds' Example step 2): carry forward only the
- * highest-ballot value, fill holes with no-ops, never re-propose what is known chosen,
+/* Proposer rules (docs/design.md step 2, docs/design.md "Where the idea comes from"): carry forward
+ * only the highest-ballot value, fill holes with no-ops, never re-propose what is known chosen,
  * bounded parts, window and batches, busy and too-large clients. */
 #include "test_util.h"
 

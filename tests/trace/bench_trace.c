@@ -1,6 +1,6 @@
 /* Tracing cost: events formatted and written per second to a file in /tmp, the way ballotd
  * writes them (one writer, 64 KiB buffer, no fsync), plus formatting alone and the ring.
- * Prints figures; asserts nothing about time (STYLE.md "Tests"). Not part of ctest.
+ * Prints figures; asserts nothing about time (docs/performance.md). Not part of ctest.
  *
  *   bench_trace [EVENTS]        default 2000000 */
 #include <stdio.h>

@@ -321,7 +321,7 @@ static void test_cli_exit_codes(void **state)
     char *no_files[] = {"trace", "--summary"};
     char *bad_ballot[] = {"trace", "--ballot", "7.2", path};
     char *bad_key[] = {"trace", "--key", "7:x", path};
-    char *bad_node[] = {"trace", "--node", "9", path};
+    char *bad_node[] = {"trace", "--node", "16", path};
     char *unreadable[] = {"trace", path, missing};
     assert_int_equal(run_cli(6, ok), 0);
     assert_int_equal(run_cli(8, ok_key), 0);
