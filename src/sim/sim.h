@@ -27,10 +27,13 @@
 
 #define SIM_FAULT_TICK_MS       100u
 #define SIM_LIVENESS_MS_DEFAULT 10000u
-#define SIM_INVARIANT_BYTES     48u
-#define SIM_DETAIL_BYTES        768u
-#define SIM_SYNC_MS_MAX         3u  /* usual disk sync latency: 0..3 ms */
-#define SIM_SLOW_SYNC_MS_MAX    40u /* the occasional slow one */
+/* With --membership, settling may also take CONFIG_ALPHA / window_slots rounds of no-ops
+ * at up to this long each (sim.c sim_liveness_budget_ms). */
+#define SIM_FILL_ROUND_MS    25u
+#define SIM_INVARIANT_BYTES  48u
+#define SIM_DETAIL_BYTES     768u
+#define SIM_SYNC_MS_MAX      3u  /* usual disk sync latency: 0..3 ms */
+#define SIM_SLOW_SYNC_MS_MAX 40u /* the occasional slow one */
 /* Idle time before a disk records its synced end (ballotd: WAL_COMMITTER_SEAL_DELAY_MS). */
 #define SIM_SEAL_DELAY_MS 5u
 
