@@ -233,6 +233,7 @@ struct node {
     uint64_t config_slot;   /* leader: the slot of its CONFIG proposal in flight, 0 none */
     uint64_t carry_end;     /* leader: reported slots below this are still to carry forward */
     uint64_t member_chosen[NODES_MAX + 1]; /* leader: chosen prefix each member reported */
+    uint32_t member_heard;                 /* leader: members that answered a heartbeat */
 
     /* Messages refused at entry (admit.c) and the last reason. */
     uint64_t refused_count;

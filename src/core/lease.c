@@ -99,6 +99,7 @@ void lease_on_heartbeat_ack(node_t *node, const msg_t *m)
      * installed a snapshot): the leader fetches it rather than wait for slots it can no
      * longer get accepted (docs/core.md "Compaction"). */
     learner_note_commit(node, a->chosen_upto, m->from);
+    node->member_heard |= node_bit(m->from);
     if (a->chosen_upto > node->member_chosen[m->from]) {
         node->member_chosen[m->from] = a->chosen_upto;
     }

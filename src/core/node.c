@@ -89,6 +89,9 @@ int node_config_check(const node_config_t *c, char *msg, size_t msg_bytes)
     if (c->id < 1 || c->id > (n == 0 ? NODES_MAX : n)) {
         return config_fail(msg, msg_bytes, "id must be in 1..node_count (1..15 when joining)");
     }
+    if ((c->peer_mask & ~(uint32_t)(((1u << (NODES_MAX + 1u)) - 1u) & ~1u)) != 0) {
+        return config_fail(msg, msg_bytes, "peer_mask names ids outside 1..NODES_MAX");
+    }
     if (c->window_slots == 0 || c->window_slots > WINDOW_SLOTS_MAX) {
         return config_fail(msg, msg_bytes, "window_slots must be in 1..WINDOW_SLOTS_MAX");
     }

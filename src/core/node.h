@@ -94,6 +94,12 @@ typedef struct node_config {
      * that forwards it (ballotd puts the node id in the top bits of its client ids). */
     uint32_t client_origin_shift;
     bool trace; /* emit events */
+    /* Nodes the driver can reach besides the members it knows (its peer table), as a bit
+     * mask (bit id). A node that lost its disk may know only the founding membership; it
+     * asks these too, learns the current configuration from their replies, and never
+     * finishes a rejoin without a reply from another node (docs/design.md "Membership
+     * change", Rejoin). 0: only the members it knows. */
+    uint32_t peer_mask;
 } node_config_t;
 
 /* Sensible defaults for `id` of `node_count` nodes. */

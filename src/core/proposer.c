@@ -237,16 +237,22 @@ static void become_leader(node_t *node)
     node->carry_end = end;
     node->noop_slot = 0;
     memset(node->member_chosen, 0, sizeof(node->member_chosen));
+    node->member_heard = 0;
     /* Carries forward every reported slot (a no-op for a hole) as far as the window
      * reaches, then proposes a fresh no-op in our own ballot: lease reads wait until it is
      * chosen, so that every write chosen under an earlier ballot is applied before we read
      * alone. Slots beyond the window follow as the chosen prefix grows. */
-    proposer_fill_window(node);
     memset(node->heartbeats, 0, sizeof(node->heartbeats));
     node->quorum_heard_ms = node->now_ms;
     node->lease_until_ms = 0;
     node->lease_active = false;
-    lease_send_heartbeat(node);
+    proposer_fill_window(node);
+    /* Filling may already have ended this leadership: a node no voter of the next slot's
+     * configuration steps down, one whose promisers are no majority of it prepares again
+     * (ballot-sim --seed 54 --membership --nodes 1). */
+    if (node->role == ROLE_LEADER) {
+        lease_send_heartbeat(node);
+    }
 }
 
 /* Keeps the highest-ballot value reported for a slot (carry forward). */
@@ -472,8 +478,10 @@ void proposer_fill_window(node_t *node)
             if (!client_take_batch(node, &value, &ev)) {
                 return;
             }
-        } else if (node->cs.has_next && node->next_slot < node->cs.next_from) {
-            value = value_noop(); /* brings the next configuration into effect */
+        } else if (node->cs.has_next && node->next_slot <= node->cs.next_from) {
+            /* Brings the next configuration into effect: up to and including its first
+             * slot, whose apply settles it on every replica, even on an idle cluster. */
+            value = value_noop();
         } else {
             return;
         }
@@ -514,7 +522,8 @@ int node_propose_config(node_t *node, const membership_t *next, uint64_t now_ms,
         /* A new voter must hold the log first, or the cluster waits on it (and a voter
          * that never caught up could make a quorum that cannot serve). */
         uint64_t have = node->member_chosen[id];
-        if (membership_find(now, id) == NULL || have + CONFIG_CATCHUP_SLOTS < node->chosen_upto) {
+        if (membership_find(now, id) == NULL || (node->member_heard & node_bit(id)) == 0 ||
+            have + CONFIG_CATCHUP_SLOTS < node->chosen_upto) {
             if (why != NULL && why_bytes > 0) {
                 snprintf(why, why_bytes,
                          "n%u is not a caught-up learner (it reported slot %llu, the leader "

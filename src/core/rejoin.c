@@ -30,6 +30,12 @@ static bool others_quorum(const node_t *node, const membership_t *m, uint32_t ma
  * to the highest any replier knows: a newer configuration then asks more nodes. */
 static bool rejoin_quorum(const node_t *node, uint32_t mask)
 {
+    /* Never alone: a node that lost its disk cannot tell a lone voter's cluster from one
+     * that grew since it was founded (ballot-sim --seed 27 --membership); with nobody to
+     * ask, its data is gone and it stays out of every quorum. */
+    if ((mask & ~node_bit(node->cfg.id)) == 0) {
+        return false;
+    }
     return others_quorum(node, config_state_for_slot(&node->cs, node->chosen_upto + 1), mask) &&
            (!node->cs.has_next || others_quorum(node, &node->cs.next, mask));
 }
@@ -140,7 +146,7 @@ void rejoin_tick(node_t *node)
     }
     if (node->now_ms >= rj->resend_ms) {
         rj->resend_ms = node->now_ms + node->cfg.retransmit_ms;
-        uint32_t members = node_member_mask(node);
+        uint32_t members = node_member_mask(node) | (node->cfg.peer_mask & ~1u);
         for (uint32_t id = 1; id <= NODES_MAX; id++) {
             if (id != node->cfg.id && (members & node_bit(id)) != 0 &&
                 (rj->complete_mask & node_bit(id)) == 0) {

@@ -215,6 +215,20 @@ static void test_bad_changes_refused(void **state)
     promote.epoch = m.epoch + 1;
     assert_int_equal(node_propose_config(node, &promote, h.now_ms, why, sizeof(why)),
                      BALLOT_EAGAIN);
+    /* A learner that never answered (it is down) is not promoted either, even while the
+     * leader's log is short. */
+    membership_t learner = m;
+    set_member(&learner, 5, MEMBER_LEARNER);
+    harness_crash(&h, 5);
+    assert_int_equal(change(&h, learner), BALLOT_OK);
+    node = h.nodes[harness_leader(&h)].node;
+    set_member(&learner, 5, MEMBER_VOTER);
+    learner.epoch = latest(&h, harness_leader(&h)).epoch + 1;
+    assert_int_equal(node_propose_config(node, &learner, h.now_ms, why, sizeof(why)),
+                     BALLOT_EAGAIN);
+    assert_non_null(strstr(why, "n5"));
+    leader = harness_leader(&h);
+    m = latest(&h, leader);
     membership_t empty = m;
     empty.count = 0;
     empty.epoch = m.epoch + 1;
@@ -229,16 +243,18 @@ static void test_bad_changes_refused(void **state)
     /* One change at a time: a second one waits until the first is in effect. */
     assert_int_equal(node_propose_config(node, &add, h.now_ms, why, sizeof(why)), BALLOT_OK);
     membership_t next = add;
-    set_member(&next, 5, MEMBER_LEARNER);
+    drop_member(&next, 5);
     next.epoch = add.epoch + 1;
     assert_int_equal(node_propose_config(node, &next, h.now_ms, why, sizeof(why)), BALLOT_EBUSY);
     harness_collect(&h, leader);
     harness_run(&h, 1500, 2);
-    assert_int_equal(latest(&h, leader).epoch, 1);
+    assert_int_equal(latest(&h, leader).epoch, m.epoch + 1);
     assert_int_equal(node_propose_config(node, &next, h.now_ms, why, sizeof(why)), BALLOT_OK);
     harness_collect(&h, leader);
     harness_run(&h, 1500, 2);
-    assert_int_equal(latest(&h, leader).epoch, 2);
+    assert_int_equal(latest(&h, leader).epoch, m.epoch + 2);
+    /* On an idle cluster the change settles: nothing waits to take effect any more. */
+    assert_false(node_config_state(node)->has_next);
     harness_free(&h);
 }
 
@@ -305,6 +321,45 @@ static void test_config_state_codec(void **state)
     value_free(&v2);
 }
 
+/* A founder of a cluster that grew from one node loses its disk: restarted, it knows only
+ * the founding membership (itself alone). It never rejoins alone; told who its peers are
+ * (peer_mask), it learns the current configuration from them and rejoins safely. */
+static void test_wiped_lone_founder_never_rejoins_alone(void **state)
+{
+    (void)state;
+    harness_t h;
+    start_cluster(&h, 3, 1, 15);
+    membership_t m = latest(&h, 1);
+    for (uint32_t id = 2; id <= 3; id++) {
+        set_member(&m, id, MEMBER_LEARNER);
+        assert_int_equal(change(&h, m), BALLOT_OK);
+        harness_run(&h, 300, 5);
+        set_member(&m, id, MEMBER_VOTER);
+        assert_int_equal(change(&h, m), BALLOT_OK);
+    }
+    write_and_check(&h, harness_leader(&h), 3);
+    harness_crash(&h, 1);
+    size_t elected = harness_events(&h, 1, EVENT_LEADER_ELECTED);
+    harness_restart(&h, 1, true);
+    for (uint32_t id = 2; id <= 3; id++) {
+        h.cut[1][id] = h.cut[id][1] = true;
+    }
+    harness_run(&h, 5000, 5);
+    node_status_t st;
+    node_get_status(h.nodes[1].node, h.now_ms, &st);
+    assert_true(st.rejoining); /* nobody to ask: it stays out, and never leads alone */
+    assert_int_equal(harness_events(&h, 1, EVENT_LEADER_ELECTED), elected);
+    memset(h.cut, 0, sizeof(h.cut));
+    harness_run(&h, 5000, 5);
+    node_get_status(h.nodes[1].node, h.now_ms, &st);
+    assert_false(st.rejoining); /* the leader's traffic taught it the membership */
+    assert_int_equal(latest(&h, 1).epoch, 4);
+    write_and_check(&h, harness_leader(&h), 3);
+    char why[200];
+    assert_true(harness_check_agreement(&h, why, sizeof(why)));
+    harness_free(&h);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -313,6 +368,7 @@ int main(void)
         cmocka_unit_test(test_bad_changes_refused),
         cmocka_unit_test(test_learner_never_campaigns),
         cmocka_unit_test(test_config_state_codec),
+        cmocka_unit_test(test_wiped_lone_founder_never_rejoins_alone),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
