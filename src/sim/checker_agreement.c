@@ -417,6 +417,42 @@ void checker_on_recovered(sim_t *sim, uint32_t node, const persist_record_t *rec
     }
 }
 
+/* A value of slot (v, or any when NULL) whose durable votes at one ballot are a majority of
+ * another configuration than the one governing the slot (one the chosen log defined, or
+ * one the simulator proposed, chosen or not): a second configuration deciding. *other
+ * points into *scratch or the observer. */
+static void checker_wrong_quorum(const sim_t *sim, uint64_t slot, const value_t *v,
+                                 membership_t *scratch, const membership_t **other,
+                                 uint32_t *acceptors)
+{
+    const checker_t *ch = &sim->checker;
+    *other = NULL;
+    if (slot >= ch->slot_capacity) {
+        return;
+    }
+    const slot_votes_t *sv = &ch->slots[slot];
+    for (uint32_t i = 0; i < sv->count; i++) {
+        if (v != NULL && !value_equal(&sv->votes[i].value, v)) {
+            continue;
+        }
+        *acceptors = sv->votes[i].voters;
+        for (uint32_t c = 0; c < ch->config_count; c++) {
+            if (majority_of(&ch->configs[c].membership, *acceptors)) {
+                *other = &ch->configs[c].membership;
+                return;
+            }
+        }
+        const membership_ctl_t *ctl = &sim->members;
+        for (uint32_t c = 0; c < ctl->proposed_count; c++) {
+            const value_t *p = &ctl->proposed[c];
+            if (membership_decode(scratch, p->bytes, p->size) && majority_of(scratch, *acceptors)) {
+                *other = scratch;
+                return;
+            }
+        }
+    }
+}
+
 /* A node names `v` as the chosen value of `slot`: the observer must agree. A wrong apply
  * breaks prefix consistency; a wrong claim that a slot is chosen breaks agreement. */
 static void checker_claim(sim_t *sim, uint32_t node, uint64_t slot, const value_t *v,
@@ -431,6 +467,19 @@ static void checker_claim(sim_t *sim, uint32_t node, uint64_t slot, const value_
                      "n%u %s slot %" PRIu64 " but the chosen prefix (%" PRIu64
                      ") does not yet determine the configuration governing it",
                      node, how, slot, sim->checker.prefix);
+            return;
+        }
+        const membership_t *other = NULL;
+        uint32_t acceptors = 0;
+        membership_t scratch;
+        checker_wrong_quorum(sim, slot, v, &scratch, &other, &acceptors);
+        if (other != NULL) {
+            sim_fail(sim, "quorum",
+                     "n%u %s slot %" PRIu64 ", whose value has durable votes from 0x%x: a "
+                     "majority of epoch %" PRIu64 " (voters 0x%x), not of epoch %" PRIu64
+                     " (voters 0x%x), which governs the slot",
+                     node, how, slot, acceptors, other->epoch, membership_voter_mask(other),
+                     config->epoch, membership_voter_mask(config));
             return;
         }
         sim_fail(sim, invariant,
