@@ -149,10 +149,12 @@ void election_tick(node_t *node)
     if (node->role != ROLE_FOLLOWER || node->rejoining || now < node->election_deadline_ms) {
         return;
     }
+#ifndef BALLOT_PLANT_LEARNER_CAMPAIGNS /* see tests/sim/CMakeLists.txt */
     if (!node_is_voter(node)) {
         election_reset_timer(node); /* a learner or a removed node never campaigns */
         return;
     }
+#endif
     event_t ev = node_event(node, EVENT_ELECTION_TIMEOUT, node->leader_ballot);
     ev.duration_ms = now - node->leader_heard_ms;
     node_emit(node, &ev);

@@ -387,9 +387,23 @@ void proposer_on_accepted(node_t *node, const msg_t *m)
     e->ack_mask |= node_bit(m->from);
     /* docs/design.md step 4: accepted by a majority (of the voters of the configuration
      * that governs the slot) at one ballot, so chosen. */
+#ifdef BALLOT_PLANT_CONFIG_NEWEST_QUORUM /* see src/sim/README.md, planted bugs */
+    const membership_t *newest = config_state_latest(&node->cs);
+    membership_t proposed;
+    const log_entry_t *pe = node->config_slot != 0 ? log_get(&node->log, node->config_slot) : NULL;
+    if (pe != NULL && pe->proposing && pe->proposal.kind == VALUE_CONFIG &&
+        membership_decode(&proposed, pe->proposal.bytes, pe->proposal.size)) {
+        newest = &proposed;
+    }
+    uint32_t newest_voters = membership_voter_mask(newest);
+    if (node_popcount(e->ack_mask & newest_voters) < node_popcount(newest_voters) / 2 + 1) {
+        return;
+    }
+#else
     if (!node_slot_quorum(node, a->slot, e->ack_mask)) {
         return;
     }
+#endif
     e->proposing = false;
     value_t chosen = e->proposal;
     e->proposal = value_noop();

@@ -14,17 +14,32 @@
  * not counted either (those synced before were counted then; the others are held as
  * copies like adopted ones).
  *
+ * The majority is that of the voters of the configuration governing the slot, which the
+ * observer computes itself from the values it saw chosen: config_state_apply over slots
+ * 1, 2, 3... of its own chosen prefix (a CONFIG value chosen in slot j governs slots from
+ * j + CONFIG_ALPHA on, so slots up to prefix + CONFIG_ALPHA have a known configuration;
+ * votes for slots beyond wait until the prefix reaches them).
+ *
  *   agreement      at most one value chosen per slot, ever; one value per (slot, ballot);
  *                  a node that says a slot is chosen (EVENT_CHOSEN/LEARNED, applies,
  *                  node_chosen_value) names the observer's chosen value
- *   validity       a chosen value is a no-op or a batch of commands clients submitted
+ *   quorum         a leader that declares slot s chosen at ballot b (EVENT_CHOSEN) holds
+ *                  durable votes for its value at b from a majority of the voters of the
+ *                  configuration governing s: no configuration decides a slot another one
+ *                  governs (docs/design.md "Membership change")
+ *   voter          a node campaigns (Prepare) or leads only while a voter of the
+ *                  configuration of its next slot (the observer's and its own status)
+ *   validity       a chosen value is a no-op, a batch of commands clients submitted, or a
+ *                  membership the simulator proposed
  *   prefix         every node applies slots 1, 2, 3... in order, each the chosen value
  *   promise        status.promised never decreases within a run of a node; after a
  *                  restart it is >= every durable promise; an ACCEPT record is never below
  *                  the promise held before the step; a Promise, Accepted or heartbeat ack
  *                  leaves a node only once the record it depends on is durable
  *   lease          after every step: at most one node serves lease reads at its own clock
- *   durability     (end) every acknowledged write is applied on every node
+ *   durability     (end) every acknowledged write is applied on every member
+ *   configuration  (end) every member's state machine, its core and the observer hold the
+ *                  same configuration state
  *   linearizable   (end) per key, see linearizability.h
  *   liveness       (sim.c) once faults stop, the cluster settles within liveness_ms */
 #ifndef BALLOT_SIM_CHECKER_H
@@ -65,6 +80,14 @@ typedef struct adopted_seqs {
 
 #define CHECKER_ADOPTED_MAX (1u << 22)
 
+/* Memberships the observer saw take effect, and the first slot each governs. */
+#define CHECKER_CONFIGS_MAX 256u
+
+typedef struct checker_config {
+    uint64_t from;
+    membership_t membership;
+} checker_config_t;
+
 typedef struct checker {
     slot_votes_t *slots; /* by slot */
     adopted_seqs_t adopted[NODES_MAX + 1];
@@ -78,15 +101,33 @@ typedef struct checker {
     bool seen_rejoining[NODES_MAX + 1];
     uint64_t next_apply[NODES_MAX + 1];
     uint64_t lease_steps; /* steps after which some node served lease reads */
+    /* The observer's configurations: its chosen prefix 1..prefix applied to cs, and every
+     * membership it defined (configs[0] the founding one, from slot 1). */
+    config_state_t cs;
+    uint64_t prefix;
+    checker_config_t configs[CHECKER_CONFIGS_MAX];
+    uint32_t config_count;
+    uint64_t configs_taken; /* CONFIG values that took effect (config_state_apply) */
+    bool advancing;
 } checker_t;
 
-void checker_init(checker_t *ch);
+/* founding: the cluster's first membership (voters 1..founders). */
+void checker_init(checker_t *ch, const membership_t *founding);
+/* The configuration governing slot as the observer knows it, or NULL while the chosen
+ * prefix is too short to tell. */
+const membership_t *checker_config_for_slot(const checker_t *ch, uint64_t slot);
+/* The configuration of the slot after the observer's chosen prefix. */
+const membership_t *checker_config_now(const checker_t *ch);
+/* The newest membership the chosen log defines (in effect or waiting to be). */
+const membership_t *checker_config_latest(const checker_t *ch);
 void checker_destroy(checker_t *ch);
 
 /* checker_agreement.c */
 void checker_on_durable(sim_t *sim, uint32_t node, const persist_record_t *record);
 void checker_on_apply(sim_t *sim, uint32_t node, uint64_t slot, const value_t *value);
 void checker_on_event(sim_t *sim, uint32_t node, const event_t *ev);
+/* After every input of a node: it leads or campaigns only as a voter. */
+void checker_voter(sim_t *sim, uint32_t node, const node_status_t *st);
 /* A rejoining node wrote this ACCEPT record for an entry it adopted (not a vote). */
 void checker_on_adopted(sim_t *sim, uint32_t node, const persist_record_t *record);
 /* The node's core was replaced (crash): its record seqs start over. */

@@ -73,6 +73,7 @@ void checker_after_input(sim_t *sim, uint32_t node)
     }
     ch->seen_promise[node] = st.promised;
     ch->seen_rejoining[node] = st.rejoining;
+    checker_voter(sim, node, &st);
 }
 
 /* After node_start: a node that recovered its disk must promise at least what it durably

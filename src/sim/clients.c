@@ -99,10 +99,21 @@ bool clients_submitted(const clients_t *clients, uint64_t client_id, uint64_t se
 static uint32_t client_pick_node(sim_t *sim, sim_client_t *c)
 {
     if (c->leader_hint != NODE_NONE && sim_node_up(sim, c->leader_hint) &&
-        prng_chance(&sim->rng, 0.8)) {
+        membership_is_member(sim, c->leader_hint) && prng_chance(&sim->rng, 0.8)) {
         return c->leader_hint;
     }
-    return (uint32_t)prng_range(&sim->rng, 1, sim->node_count);
+    if (!sim->opt.membership) {
+        return (uint32_t)prng_range(&sim->rng, 1, sim->node_count);
+    }
+    /* Clients know the members (as `ballot member list` shows them), up or not. */
+    uint32_t ids[NODES_MAX];
+    uint32_t n = 0;
+    for (uint32_t id = 1; id <= sim->node_count; id++) {
+        if (membership_is_member(sim, id)) {
+            ids[n++] = id;
+        }
+    }
+    return ids[prng_below(&sim->rng, n)];
 }
 
 static void client_complete(sim_t *sim, sim_client_t *c, bool ok, uint64_t value, uint64_t slot);

@@ -1,6 +1,7 @@
 #include "core/check.h"
 #include <inttypes.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "sim/node_driver.h"
 #include "sim/sim.h"
@@ -40,6 +41,13 @@ static void driver_start_sync(sim_t *sim, uint32_t id)
 static void driver_apply(sim_t *sim, uint32_t id, const apply_t *a)
 {
     sm_t *sm = &sim->nodes[id].sm;
+    if (a->slot != sm->cs.applied_slot + 1) {
+        sim_fail(sim, "prefix consistency",
+                 "n%u applies slot %" PRIu64 " but its configuration state is at slot %" PRIu64, id,
+                 a->slot, sm->cs.applied_slot);
+        return;
+    }
+    (void)config_state_apply(&sm->cs, a->slot, &a->value);
     if (a->value.kind == VALUE_BATCH) {
         batch_iter_t it;
         command_t cmd;
@@ -73,7 +81,7 @@ static void driver_reset_sm(sim_t *sim, uint32_t id)
     sm_t *sm = &sim->nodes[id].sm;
     char err[128];
     sm_destroy(sm);
-    if (sm_init(sm, prng_next(&sim->rng), err, sizeof(err)) != BALLOT_OK) {
+    if (sm_init(sm, prng_next(&sim->rng), &sim->founding, err, sizeof(err)) != BALLOT_OK) {
         sim_fail(sim, "simulator", "n%u: cannot create its state machine: %s", id, err);
     }
 }
@@ -298,6 +306,9 @@ static node_t *driver_create_core(sim_t *sim, uint32_t id)
 {
     node_config_t cfg = sim->config;
     cfg.id = id;
+    /* A node that did not found the cluster joins it: it learns the membership from the
+     * log or a snapshot, like a ballotd started with --join. */
+    cfg.node_count = id <= sim->founders ? sim->founders : 0;
     cfg.seed = prng_next(&sim->rng);
     node_t *core = NULL;
     int err = node_create(&core, &cfg);
@@ -310,7 +321,8 @@ static node_t *driver_create_core(sim_t *sim, uint32_t id)
 
 /* Opens the node's WAL, replaying it into *core. Returns true when the node must rejoin
  * (its WAL was corrupt, or an earlier rejoin did not finish): *core is then a fresh one. */
-static bool driver_recover(sim_t *sim, uint32_t id, node_t **core, uint64_t snap_slot)
+static bool driver_recover(sim_t *sim, uint32_t id, node_t **core, uint64_t snap_slot,
+                           const config_state_t *snap_cs)
 {
     sim_node_t *n = &sim->nodes[id];
     recover_ctx_t ctx = {.sim = sim, .id = id, .core = *core};
@@ -340,7 +352,7 @@ static bool driver_recover(sim_t *sim, uint32_t id, node_t **core, uint64_t snap
     *core = driver_create_core(sim, id);
     if (*core != NULL && snap_slot != 0) {
         /* Like ballotd: the snapshot holds only chosen state, so a rejoin keeps it. */
-        node_recover_snapshot(*core, snap_slot, NULL);
+        node_recover_snapshot(*core, snap_slot, snap_cs);
     }
     return true;
 }
@@ -380,10 +392,19 @@ void driver_start(sim_t *sim, uint32_t id, bool first_boot)
         return;
     }
     /* The snapshot's slots come first, then the WAL's records (as ballotd recovers). */
-    if (snap_found) {
-        node_recover_snapshot(core, snap.slot, NULL);
+    config_state_t snap_cs;
+    memset(&snap_cs, 0, sizeof(snap_cs));
+    if (snap_found && !sm_snapshot_config(snap.bytes, snap.size, &snap_cs)) {
+        sim_fail(sim, "simulator", "n%u's snapshot at slot %" PRIu64 " has no configuration", id,
+                 snap.slot);
+        snapshot_free(&snap);
+        node_destroy(core);
+        return;
     }
-    bool rejoin = driver_recover(sim, id, &core, snap_found ? snap.slot : 0);
+    if (snap_found) {
+        node_recover_snapshot(core, snap.slot, &snap_cs);
+    }
+    bool rejoin = driver_recover(sim, id, &core, snap_found ? snap.slot : 0, &snap_cs);
     if (sim->failed || core == NULL) {
         if (core != NULL) {
             node_destroy(core);
@@ -421,6 +442,21 @@ void sim_restart_node(sim_t *sim, uint32_t id)
     if (sim->nodes[id].core == NULL) {
         driver_start(sim, id, false);
     }
+}
+
+void driver_stop(sim_t *sim, uint32_t id)
+{
+    sim_node_t *n = &sim->nodes[id];
+    if (n->core == NULL) {
+        return;
+    }
+    node_destroy(n->core);
+    n->core = NULL;
+    n->incarnation++;
+    checker_on_restart(&sim->checker, id);
+    n->tick_gen++;
+    n->tick_at_ms = UINT64_MAX;
+    sm_destroy(&n->sm);
 }
 
 void sim_crash_node(sim_t *sim, uint32_t id, const char *why)

@@ -21,25 +21,44 @@ typedef enum fault_action {
 
 #define ACTION_ARG(episode, node) (((episode) << 8) | (uint64_t)(node))
 
+/* The ids faults pick from: every node, or with --membership those that run or may run
+ * again (members and nodes on their way in), in increasing order. */
+static uint32_t fault_ids(const sim_t *sim, uint32_t ids[NODES_MAX])
+{
+    if (sim->opt.membership) {
+        return membership_live_ids(sim, ids);
+    }
+    for (uint32_t id = 1; id <= sim->node_count; id++) {
+        ids[id - 1] = id;
+    }
+    return sim->node_count;
+}
+
+/* NODE_NONE when there is none. */
 static uint32_t random_node(sim_t *sim)
 {
-    return (uint32_t)prng_range(&sim->rng, 1, sim->node_count);
+    uint32_t ids[NODES_MAX];
+    uint32_t n = fault_ids(sim, ids);
+    return n == 0 ? NODE_NONE : ids[prng_range(&sim->rng, 1, n) - 1];
 }
 
 static void partition_split(sim_t *sim)
 {
     bool side[NODES_MAX + 1];
-    uint32_t a = random_node(sim);
-    uint32_t b = a % sim->node_count + 1;
-    for (uint32_t id = 1; id <= sim->node_count; id++) {
-        side[id] = prng_chance(&sim->rng, 0.5);
+    uint32_t ids[NODES_MAX];
+    uint32_t n = fault_ids(sim, ids);
+    uint32_t ai = (uint32_t)prng_range(&sim->rng, 1, n) - 1;
+    uint32_t a = ids[ai];
+    uint32_t b = ids[(ai + 1) % n];
+    for (uint32_t i = 0; i < n; i++) {
+        side[ids[i]] = prng_chance(&sim->rng, 0.5);
     }
     side[a] = true; /* both sides non-empty */
     side[b] = false;
-    for (uint32_t x = 1; x <= sim->node_count; x++) {
-        for (uint32_t y = 1; y <= sim->node_count; y++) {
-            if (side[x] != side[y]) {
-                network_cut(&sim->net, x, y);
+    for (uint32_t i = 0; i < n; i++) {
+        for (uint32_t j = 0; j < n; j++) {
+            if (side[ids[i]] != side[ids[j]]) {
+                network_cut(&sim->net, ids[i], ids[j]);
             }
         }
     }
@@ -61,10 +80,7 @@ static void partition_one_way(sim_t *sim)
 static void partition_swizzle(sim_t *sim)
 {
     uint32_t order[NODES_MAX];
-    uint32_t n = sim->node_count;
-    for (uint32_t i = 0; i < n; i++) {
-        order[i] = i + 1;
-    }
+    uint32_t n = fault_ids(sim, order);
     for (uint32_t i = n - 1; i > 0; i--) {
         uint32_t j = (uint32_t)prng_below(&sim->rng, i + 1);
         uint32_t t = order[i];
@@ -97,7 +113,8 @@ static void partition_swizzle(sim_t *sim)
 
 static void faults_partition(sim_t *sim)
 {
-    if (sim->faults.partition_active || sim->node_count == 1) {
+    uint32_t ids[NODES_MAX];
+    if (sim->faults.partition_active || fault_ids(sim, ids) <= 1) {
         return;
     }
     sim->faults.partition_active = true;
@@ -125,6 +142,9 @@ static void faults_partition(sim_t *sim)
 
 bool faults_may_damage_disk(const sim_t *sim, uint32_t node)
 {
+    if (sim->opt.membership) {
+        return membership_may_damage_disk(sim, node);
+    }
     uint32_t f = (sim->node_count - 1) / 2;
     uint32_t damaged = 0;
     for (uint32_t id = 1; id <= sim->node_count; id++) {
@@ -138,7 +158,7 @@ bool faults_may_damage_disk(const sim_t *sim, uint32_t node)
 static void faults_bitflip(sim_t *sim)
 {
     uint32_t k = random_node(sim);
-    if (!faults_may_damage_disk(sim, k)) {
+    if (k == NODE_NONE || !faults_may_damage_disk(sim, k)) {
         return;
     }
     driver_disk_settle(sim, k);
@@ -158,8 +178,26 @@ static void faults_transfer(sim_t *sim)
     if (leader == NODE_NONE || sim->node_count == 1) {
         return;
     }
-    uint32_t to = (uint32_t)prng_range(&sim->rng, 1, sim->node_count - 1);
-    to = to >= leader ? to + 1 : to;
+    uint32_t to = NODE_NONE;
+    if (sim->opt.membership) {
+        /* To another voter of the configuration in effect and of the newest one. */
+        const membership_t *now = checker_config_now(&sim->checker);
+        const membership_t *latest = checker_config_latest(&sim->checker);
+        uint32_t mask = membership_voter_mask(now) & membership_voter_mask(latest);
+        mask &= ~(1u << leader);
+        if (mask == 0) {
+            return;
+        }
+        uint32_t nth = (uint32_t)prng_below(&sim->rng, (uint32_t)__builtin_popcount(mask));
+        for (to = 1; to <= NODES_MAX; to++) {
+            if ((mask & (1u << to)) != 0 && nth-- == 0) {
+                break;
+            }
+        }
+    } else {
+        to = (uint32_t)prng_range(&sim->rng, 1, sim->node_count - 1);
+        to = to >= leader ? to + 1 : to;
+    }
     sim_note(sim, leader, "transfer leadership to n%u", to);
     sim->stats.transfers++;
     int err = node_transfer_leadership(sim->nodes[leader].core, to, sim_node_local(sim, leader));
@@ -173,6 +211,9 @@ static void faults_transfer(sim_t *sim)
 static void faults_drift(sim_t *sim)
 {
     uint32_t k = random_node(sim);
+    if (k == NODE_NONE) {
+        return;
+    }
     int64_t rate = clock_draw_rate(&sim->rng, sim->drift_ppm, sim->opt.lease_stress);
     clock_set_rate(&sim->nodes[k].clock, sim->now_ms, rate);
     if (sim->opt.verbose) {
@@ -190,7 +231,8 @@ void faults_tick(sim_t *sim)
         sim_schedule(sim, prng_below(&sim->rng, SIM_FAULT_TICK_MS), SIM_EV_ACTION, NODE_NONE,
                      FAULT_CRASH, random_node(sim));
     }
-    if (sim->node_count > 1 && prng_chance(&sim->rng, o->bitflip)) {
+    uint32_t ids[NODES_MAX];
+    if (fault_ids(sim, ids) > 1 && prng_chance(&sim->rng, o->bitflip)) {
         faults_bitflip(sim);
     }
     if (prng_chance(&sim->rng, o->transfer_rate)) {
@@ -266,7 +308,7 @@ void faults_heal_all(sim_t *sim)
         sim->faults.swizzle_cut[id] = false;
     }
     for (uint32_t id = 1; id <= sim->node_count; id++) {
-        if (!sim_node_up(sim, id)) {
+        if (!sim_node_up(sim, id) && sim->nodes[id].life == NODE_LIVE) {
             sim_restart_node(sim, id);
         }
     }

@@ -229,9 +229,11 @@ static bool spoil(prng_t *r, msg_t *m, defect_t defect, uint32_t n)
 {
     switch (defect) {
     case DEFECT_SENDER: {
-        /* Not a member: 0, or an id above the cluster's size (up to past NODES_MAX). */
-        uint64_t pick = prng_below(r, NODES_MAX + 4u - n);
-        m->from = pick == 0 ? NODE_NONE : n + (uint32_t)pick;
+        /* No node at all: 0, or an id past NODES_MAX. (An id above the cluster's size but
+         * within NODES_MAX may be a member a membership change adds: well-formed.) */
+        (void)n;
+        uint64_t pick = prng_below(r, 4u);
+        m->from = pick == 0 ? NODE_NONE : NODES_MAX + (uint32_t)pick;
         return true;
     }
     case DEFECT_ADDRESSEE:
@@ -281,7 +283,7 @@ static bool spoil(prng_t *r, msg_t *m, defect_t defect, uint32_t n)
         if (b == NULL) {
             return false;
         }
-        b->node = n + 1 + (uint32_t)prng_below(r, 100);
+        b->node = NODES_MAX + 1 + (uint32_t)prng_below(r, 100);
         return true;
     }
     case DEFECT_SEQUENCE:

@@ -10,6 +10,9 @@
 #include "sim/sim.h"
 
 #define STEPS_DEFAULT 20000u
+/* Each membership change costs CONFIG_ALPHA slots (the leader fills the gap before the new
+ * configuration governs), so runs with --membership get more steps by default. */
+#define STEPS_DEFAULT_MEMBERSHIP 60000u
 
 typedef struct cli {
     sim_options_t opt;
@@ -19,6 +22,7 @@ typedef struct cli {
     const char *expect;       /* --expect-violation */
     const char *html_path;    /* --html: the timeline page on a violation */
     bool ranged;
+    bool steps_given;
 } cli_t;
 
 static void usage(FILE *out)
@@ -27,7 +31,8 @@ static void usage(FILE *out)
           "  --seed N               run one seed (replays exactly: same output, same trace)\n"
           "  --seeds A..B           run seeds A to B, stop at the first violation\n"
           "  --nodes N              1, 3, 5 or 7 (default: drawn per seed)\n"
-          "  --steps N              steps with faults before healing (default 20000)\n"
+          "  --steps N              steps with faults before healing (default 20000; 60000\n"
+          "                         with --membership)\n"
           "  --clients N --keys N   simulated clients (default 4) and keys (default 3)\n"
           "  --mix G,S,C,D          percent of GET, SET, CAS, DEL (default 40,30,20,10)\n"
           "  --loss P --dup P --reorder P               per message\n"
@@ -49,6 +54,11 @@ static void usage(FILE *out)
           "                         its WAL and log (default 0: never)\n"
           "  --snapshots            snapshots on, N drawn per seed (20..200; off for a\n"
           "                         quarter of all seeds)\n"
+          "  --membership           membership changes as a fault kind: the cluster starts\n"
+          "                         with --nodes founders (drawn: mostly 1 or 3) and the\n"
+          "                         operator adds, promotes, removes and replaces nodes\n"
+          "                         through the log (1 founder: 1 -> 3 -> 5 -> 3 voters)\n"
+          "  --membership-rate P    per fault tick: the operator's next step (default 0.5)\n"
           "  --liveness-ms N        after healing, the cluster must settle within N ms\n"
           "                         (default 10000)\n"
           "  --trace FILE           write every protocol event of the run, one line each\n"
@@ -84,6 +94,7 @@ static void defaults(cli_t *cli)
     o->drift_change = 0.05;
     o->drift_ppm = -1;
     o->liveness_ms = SIM_LIVENESS_MS_DEFAULT;
+    o->membership_rate = 0.5;
     cli->seed_first = 1;
     cli->seed_last = 1;
 }
@@ -159,6 +170,7 @@ static double *prob_option(sim_options_t *o, const char *name)
         {"--fsync-fail", offsetof(sim_options_t, fsync_fail)},
         {"--transfer-rate", offsetof(sim_options_t, transfer_rate)},
         {"--garbage", offsetof(sim_options_t, garbage)},
+        {"--membership-rate", offsetof(sim_options_t, membership_rate)},
     };
     for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
         if (strcmp(name, table[i].name) == 0) {
@@ -213,6 +225,7 @@ static int parse_value_option(cli_t *cli, const char *name, const char *v)
         o->nodes = (uint32_t)n;
     } else if (strcmp(name, "--steps") == 0 && n > 0) {
         o->steps = n;
+        cli->steps_given = true;
     } else if (strcmp(name, "--clients") == 0 && n >= 1 && n <= SM_CLIENTS_MAX) {
         o->clients = (uint32_t)n;
     } else if (strcmp(name, "--keys") == 0 && n >= 1 && n <= SM_KEYS_MAX) {
@@ -249,6 +262,11 @@ static int parse_args(cli_t *cli, int argc, char **argv)
             cli->opt.core_defaults = true;
         } else if (strcmp(a, "--bitflip-anywhere") == 0) {
             cli->opt.bitflip_anywhere = true;
+        } else if (strcmp(a, "--membership") == 0) {
+            cli->opt.membership = true;
+            if (!cli->steps_given) {
+                cli->opt.steps = STEPS_DEFAULT_MEMBERSHIP;
+            }
         } else if (strcmp(a, "--snapshots") == 0) {
             cli->opt.snapshots_drawn = true;
         } else if (strcmp(a, "--notes") == 0) {
@@ -275,6 +293,16 @@ static int parse_args(cli_t *cli, int argc, char **argv)
     return 0;
 }
 
+/* Nodes that ran (with --membership: founders and every id added since). */
+static uint32_t sim_nodes_run(const sim_t *sim)
+{
+    uint32_t n = 0;
+    for (uint32_t id = 1; id <= sim->node_count; id++) {
+        n += sim->nodes[id].life != NODE_SPARE ? 1 : 0;
+    }
+    return n;
+}
+
 static void print_run(const sim_t *sim, uint64_t seed)
 {
     const sim_stats_t *s = &sim->stats;
@@ -284,7 +312,7 @@ static void print_run(const sim_t *sim, uint64_t seed)
            " fsync failures, %" PRIu64 " bit flips, %" PRIu64 " corrupt disks detected, %" PRIu64
            " partitions, %" PRIu64 " transfers, %" PRIu64 " msgs (%" PRIu64 " dropped, %" PRIu64
            " duplicated), lease held in %" PRIu64 " steps, settled %" PRIu64 " ms after healing\n",
-           seed, sim->node_count, sim->steps, sim->now_ms, s->chosen_slots, s->elections,
+           seed, sim_nodes_run(sim), sim->steps, sim->now_ms, s->chosen_slots, s->elections,
            s->ops_completed, s->ops_indeterminate, s->crashes, s->torn_crashes, s->fsync_failures,
            s->bitflips, s->corrupt_detected, s->partitions, s->transfers, s->messages_sent,
            s->messages_dropped, s->messages_duplicated, sim->checker.lease_steps,
@@ -300,12 +328,36 @@ static void print_run(const sim_t *sim, uint64_t seed)
                " refused by live nodes\n",
                seed, s->garbage_sent, s->garbage_refused);
     }
+    if (sim->opt.membership) {
+        char path[8 * MEMBERSHIP_PATH_MAX + 1];
+        size_t used = 0;
+        for (uint32_t i = 0; i < sim->members.path_count && used + 8 < sizeof(path); i++) {
+            uint32_t voters = sim->members.path[i] & 0xf;
+            uint32_t learners = sim->members.path[i] >> 4;
+            int n = learners == 0
+                        ? snprintf(path + used, sizeof(path) - used, "%s%u", i ? " " : "", voters)
+                        : snprintf(path + used, sizeof(path) - used, "%s%u+%uL", i ? " " : "",
+                                   voters, learners);
+            used += n > 0 ? (size_t)n : 0;
+        }
+        printf("seed %" PRIu64 ": membership: %u founders, %" PRIu64 " changes chosen (%" PRIu64
+               " adds, %" PRIu64 " promotions, %" PRIu64 " demotions, %" PRIu64
+               " removals), %" PRIu64 " replacements, %" PRIu64 " nodes retired, %" PRIu64
+               " proposals (%" PRIu64 " refused), planned voter counts reached %u of %u, "
+               "voters (+learners) by epoch: %s\n",
+               seed, sim->founders, s->config_chosen, s->config_adds, s->config_promotions,
+               s->config_demotions, s->config_removals, s->replacements, s->retired,
+               s->config_proposed, s->config_refused,
+               sim->members.targets_reached < sim->members.plan_count ? sim->members.targets_reached
+                                                                      : sim->members.plan_count,
+               sim->members.plan_count, path);
+    }
 }
 
 static void print_violation(const sim_t *sim, uint64_t seed, const char *html_path)
 {
     printf("VIOLATION seed %" PRIu64 ": %s\n  %s\n", seed, sim->invariant, sim->detail);
-    printf("  (%u nodes, t=%" PRIu64 " ms, step %" PRIu64 ", %s phase)\n", sim->node_count,
+    printf("  (%u nodes, t=%" PRIu64 " ms, step %" PRIu64 ", %s phase)\n", sim_nodes_run(sim),
            sim->now_ms, sim->steps, sim->phase == SIM_PHASE_FAULTS ? "fault" : "healed");
     printf("last events before it:\n");
     tracelog_dump(&sim->log, sim->node_count, stdout);
@@ -328,6 +380,9 @@ static void print_violation(const sim_t *sim, uint64_t seed, const char *html_pa
 }
 
 typedef struct totals {
+    uint64_t membership_seeds;
+    uint64_t schedule_done; /* seeds whose planned voter counts were all reached */
+    uint32_t voters_max;
     uint64_t seeds;
     uint64_t steps;
     uint64_t sim_ms;
@@ -357,6 +412,21 @@ static void totals_add(totals_t *t, const sim_t *sim)
     t->stats.snapshots_recovered += sim->stats.snapshots_recovered;
     t->stats.garbage_sent += sim->stats.garbage_sent;
     t->stats.garbage_refused += sim->stats.garbage_refused;
+    t->stats.config_proposed += sim->stats.config_proposed;
+    t->stats.config_refused += sim->stats.config_refused;
+    t->stats.config_chosen += sim->stats.config_chosen;
+    t->stats.config_adds += sim->stats.config_adds;
+    t->stats.config_promotions += sim->stats.config_promotions;
+    t->stats.config_demotions += sim->stats.config_demotions;
+    t->stats.config_removals += sim->stats.config_removals;
+    t->stats.replacements += sim->stats.replacements;
+    t->stats.retired += sim->stats.retired;
+    if (sim->opt.membership) {
+        t->membership_seeds++;
+        t->voters_max =
+            sim->stats.voters_max > t->voters_max ? sim->stats.voters_max : t->voters_max;
+        t->schedule_done += sim->members.targets_reached >= sim->members.plan_count ? 1 : 0;
+    }
 }
 
 static double wall_seconds(void)
@@ -386,6 +456,15 @@ static void print_totals(const totals_t *t, double seconds)
     if (s->garbage_sent > 0) {
         printf("garbage: %" PRIu64 " malformed messages, %" PRIu64 " refused by live nodes\n",
                s->garbage_sent, s->garbage_refused);
+    }
+    if (t->membership_seeds > 0) {
+        printf("membership: %" PRIu64 " changes chosen (%" PRIu64 " adds, %" PRIu64
+               " promotions, %" PRIu64 " demotions, %" PRIu64 " removals), %" PRIu64
+               " replacements, %" PRIu64 " nodes retired, %" PRIu64 " proposals (%" PRIu64
+               " refused), up to %u voters, %" PRIu64 " of %" PRIu64 " seeds through their plan\n",
+               s->config_chosen, s->config_adds, s->config_promotions, s->config_demotions,
+               s->config_removals, s->replacements, s->retired, s->config_proposed,
+               s->config_refused, t->voters_max, t->schedule_done, t->membership_seeds);
     }
     if (seconds > 0) {
         fprintf(stderr, "ballot-sim: %.1f s wall: %.0f steps/s, %.2f seeds/s\n", seconds,

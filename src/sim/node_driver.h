@@ -25,6 +25,8 @@ typedef struct sim_options sim_options_t;
  * and starts it. A corrupt disk is wiped and the node rejoins. */
 void driver_start(sim_t *sim, uint32_t id, bool first_boot);
 void driver_tick(sim_t *sim, uint32_t id, uint64_t gen);
+/* Stops the node for good (it left the membership): no restart, its disk kept as it is. */
+void driver_stop(sim_t *sim, uint32_t id);
 /* The disk's sync in flight completes (or its fdatasync fails, and the node stops). */
 void driver_sync_done(sim_t *sim, uint32_t id, bool fail);
 /* Brings an idle disk up to date: the synced-end record ballotd's storage thread writes

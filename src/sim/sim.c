@@ -82,6 +82,19 @@ static void sim_init_clock(sim_t *sim, uint32_t id)
     clock_init(&sim->nodes[id].clock, sim->now_ms, offset, rate);
 }
 
+/* With --membership: the founders, mostly one (the 1 -> 3 -> 5 -> 3 schedule) or three. */
+static uint32_t sim_draw_founders(sim_t *sim)
+{
+    uint64_t roll = prng_below(&sim->rng, 100);
+    if (roll < 45) {
+        return 1;
+    }
+    if (roll < 80) {
+        return 3;
+    }
+    return 5;
+}
+
 static uint32_t sim_draw_nodes(sim_t *sim)
 {
     uint64_t roll = prng_below(&sim->rng, 100);
@@ -133,8 +146,15 @@ static int sim_setup(sim_t *sim, const sim_options_t *opt)
     prng_seed(&sim->garbage_rng, opt->seed ^ 0x67617262616765ull);
     queue_init(&sim->queue);
     sim->phase = SIM_PHASE_FAULTS;
-    sim->node_count = opt->nodes != 0 ? opt->nodes : sim_draw_nodes(sim);
-    node_config_default(&sim->config, 1, sim->node_count);
+    if (opt->membership) {
+        sim->founders = opt->nodes != 0 ? opt->nodes : sim_draw_founders(sim);
+        sim->node_count = NODES_MAX;
+    } else {
+        sim->node_count = opt->nodes != 0 ? opt->nodes : sim_draw_nodes(sim);
+        sim->founders = sim->node_count;
+    }
+    membership_founding(&sim->founding, sim->founders);
+    node_config_default(&sim->config, 1, sim->founders);
     if (!opt->core_defaults) {
         sim_draw_config(sim, &sim->config);
     }
@@ -156,9 +176,10 @@ static int sim_setup(sim_t *sim, const sim_options_t *opt)
     }
     sim->snapshot_every = snapshots_every_for_seed(opt);
     network_init(&sim->net, opt->loss, opt->dup, opt->reorder);
-    checker_init(&sim->checker);
+    checker_init(&sim->checker, &sim->founding);
     for (uint32_t id = 1; id <= sim->node_count; id++) {
         sim->nodes[id].id = id;
+        sim->nodes[id].life = id <= sim->founders ? NODE_LIVE : NODE_SPARE;
         sim->nodes[id].tick_at_ms = UINT64_MAX;
         disk_init(&sim->nodes[id].disk, id);
         sim_init_clock(sim, id);
@@ -180,6 +201,7 @@ void sim_destroy(sim_t *sim)
     }
     queue_destroy(&sim->queue);
     checker_destroy(&sim->checker);
+    membership_destroy(sim);
     clients_destroy(&sim->clients);
 }
 
@@ -216,6 +238,7 @@ static void sim_dispatch(sim_t *sim, sim_event_t *ev)
     case SIM_EV_FAULT:
         if (sim->phase == SIM_PHASE_FAULTS) {
             faults_tick(sim);
+            membership_tick(sim);
             if (sim->opt.garbage > 0) {
                 garbage_tick(sim);
             }
@@ -224,7 +247,7 @@ static void sim_dispatch(sim_t *sim, sim_event_t *ev)
         return;
     case SIM_EV_RESTART:
         if (sim->phase == SIM_PHASE_FAULTS && !sim_node_up(sim, ev->node) &&
-            ev->a == sim->nodes[ev->node].incarnation) {
+            ev->a == sim->nodes[ev->node].incarnation && sim->nodes[ev->node].life == NODE_LIVE) {
             sim_restart_node(sim, ev->node);
         }
         return;
@@ -251,7 +274,7 @@ static bool sim_event_stale(const sim_t *sim, const sim_event_t *ev)
     return false;
 }
 
-/* Settled: every node up and caught up with one leader, no client waiting. */
+/* Settled: every member up and caught up with one leader, no client waiting. */
 static bool sim_settled(const sim_t *sim)
 {
     if (!clients_idle(&sim->clients)) {
@@ -267,6 +290,9 @@ static bool sim_settled(const sim_t *sim)
         return false;
     }
     for (uint32_t id = 1; id <= sim->node_count; id++) {
+        if (!membership_is_member(sim, id)) {
+            continue;
+        }
         if (!sim_node_up(sim, id)) {
             return false;
         }
@@ -290,14 +316,25 @@ static void sim_unsettled_reason(const sim_t *sim, char *buf, size_t buf_bytes)
     used = n > 0 ? (size_t)n : 0;
     for (uint32_t id = 1; id <= sim->node_count && used < buf_bytes; id++) {
         node_status_t st;
+        if (!membership_is_member(sim, id)) {
+            continue;
+        }
         if (!sim_node_up(sim, id)) {
             n = snprintf(buf + used, buf_bytes - used, " n%u down;", id);
         } else {
             node_get_status(sim->nodes[id].core, sim_node_local(sim, id), &st);
+            char extra[96] = "";
+            if (sim->opt.membership) {
+                /* What else sim_settled looks at, and the node's own view of its role. */
+                snprintf(extra, sizeof(extra),
+                         " (follows n%u, epoch %" PRIu64 "%s, in flight %u, pending %u)", st.leader,
+                         st.config_epoch, st.voter ? ", voter" : "", st.in_flight_slots,
+                         st.pending_commands);
+            }
             n = snprintf(buf + used, buf_bytes - used,
-                         " n%u %s chosen %" PRIu64 " applied %" PRIu64 "%s;", id,
+                         " n%u %s chosen %" PRIu64 " applied %" PRIu64 "%s%s;", id,
                          node_role_name(st.role), st.chosen_upto, st.applied_upto,
-                         st.rejoining ? " rejoining" : "");
+                         st.rejoining ? " rejoining" : "", extra);
         }
         used += n > 0 ? (size_t)n : 0;
     }
@@ -319,7 +356,20 @@ static void sim_begin_heal(sim_t *sim)
     sim->phase = SIM_PHASE_HEAL;
     sim->heal_at_ms = sim->now_ms;
     sim->clients.issuing = false;
+    membership_heal(sim);
     faults_heal_all(sim);
+}
+
+/* The settling budget. With --membership a change chosen just before the faults stop still
+ * has its gap to fill (CONFIG_ALPHA slots, window_slots at a time) before its configuration
+ * governs: that many more round trips are allowed. */
+static uint64_t sim_liveness_budget_ms(const sim_t *sim)
+{
+    uint64_t budget = sim->opt.liveness_ms;
+    if (sim->opt.membership) {
+        budget += CONFIG_ALPHA / sim->config.window_slots * SIM_FILL_ROUND_MS;
+    }
+    return budget;
 }
 
 static void sim_check_heal(sim_t *sim)
@@ -329,11 +379,13 @@ static void sim_check_heal(sim_t *sim)
         sim->stats.heal_settle_ms = sim->now_ms - sim->heal_at_ms;
         return;
     }
-    if (sim->now_ms - sim->heal_at_ms > sim->opt.liveness_ms) {
+    uint64_t budget = sim_liveness_budget_ms(sim);
+    if (sim->now_ms - sim->heal_at_ms > budget) {
         char why[SIM_DETAIL_BYTES / 2];
         sim_unsettled_reason(sim, why, sizeof(why));
-        sim_fail(sim, "liveness", "%u ms after faults stopped the cluster has not settled: %s",
-                 sim->opt.liveness_ms, why);
+        sim_fail(sim, "liveness",
+                 "%" PRIu64 " ms after faults stopped the cluster has not settled: %s", budget,
+                 why);
     }
 }
 
@@ -359,6 +411,7 @@ static void sim_loop(sim_t *sim)
             sim_begin_heal(sim);
         }
         if (sim->phase == SIM_PHASE_HEAL && !sim->failed) {
+            membership_after_step(sim);
             sim_check_heal(sim);
         }
     }
@@ -375,12 +428,16 @@ int sim_run(sim_t *sim, const sim_options_t *opt)
         }
         const node_config_t *c = &sim->config;
         sim_note(sim, NODE_NONE,
-                 "seed %" PRIu64 ": %u nodes, heartbeat %u, election %u..%u, lease %u, drift "
+                 "seed %" PRIu64 ": %u %s, heartbeat %u, election %u..%u, lease %u, drift "
                  "bound %u ms, clocks within %" PRId64 " ppm",
-                 opt->seed, sim->node_count, c->heartbeat_ms, c->election_timeout_min_ms,
-                 c->election_timeout_max_ms, c->lease_ms, c->clock_drift_ms, sim->drift_ppm);
+                 opt->seed, sim->founders, opt->membership ? "founders" : "nodes", c->heartbeat_ms,
+                 c->election_timeout_min_ms, c->election_timeout_max_ms, c->lease_ms,
+                 c->clock_drift_ms, sim->drift_ppm);
+        membership_init(sim);
         for (uint32_t id = 1; id <= sim->node_count; id++) {
-            driver_start(sim, id, true);
+            if (sim->nodes[id].life == NODE_LIVE) {
+                driver_start(sim, id, true);
+            }
         }
         clients_init(sim, opt->clients, opt->keys);
         sim_schedule(sim, SIM_FAULT_TICK_MS, SIM_EV_FAULT, NODE_NONE, 0, 0);

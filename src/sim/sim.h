@@ -27,10 +27,13 @@
 
 #define SIM_FAULT_TICK_MS       100u
 #define SIM_LIVENESS_MS_DEFAULT 10000u
-#define SIM_INVARIANT_BYTES     48u
-#define SIM_DETAIL_BYTES        768u
-#define SIM_SYNC_MS_MAX         3u  /* usual disk sync latency: 0..3 ms */
-#define SIM_SLOW_SYNC_MS_MAX    40u /* the occasional slow one */
+/* With --membership, settling may also take CONFIG_ALPHA / window_slots rounds of no-ops
+ * at up to this long each (sim.c sim_liveness_budget_ms). */
+#define SIM_FILL_ROUND_MS    25u
+#define SIM_INVARIANT_BYTES  48u
+#define SIM_DETAIL_BYTES     768u
+#define SIM_SYNC_MS_MAX      3u  /* usual disk sync latency: 0..3 ms */
+#define SIM_SLOW_SYNC_MS_MAX 40u /* the occasional slow one */
 /* Idle time before a disk records its synced end (ballotd: WAL_COMMITTER_SEAL_DELAY_MS). */
 #define SIM_SEAL_DELAY_MS 5u
 
@@ -67,6 +70,11 @@ typedef struct sim_options {
      * snapshots_drawn, which draws it per seed (snapshots.c). */
     uint32_t snapshot_every;
     bool snapshots_drawn;
+    /* Membership changes as a fault kind (membership.c): the cluster starts with `nodes`
+     * founders (drawn when 0) and spare ids join, are promoted, removed and replaced
+     * through the log while everything else goes on. */
+    bool membership;
+    double membership_rate; /* per fault tick: the operator's next step, when one is due */
 } sim_options_t;
 
 /* The simulator's record of what a node's state machine applied with effect, kept beside
@@ -80,9 +88,20 @@ typedef struct sim_sidecar {
     sm_seqs_t applied[SM_CLIENTS_MAX + 1];
 } sim_sidecar_t;
 
+/* Where a node id is in its life (membership.c); without --membership every node is
+ * NODE_LIVE from the start. */
+typedef enum node_life {
+    NODE_SPARE = 0,   /* never started: an id the cluster may add */
+    NODE_LIVE = 1,    /* running or restarting after a crash */
+    NODE_DEAD = 2,    /* crashed for good: never restarted, waiting to be replaced */
+    NODE_RETIRED = 3, /* removed from the membership and stopped; its id is never reused */
+} node_life_t;
+
 typedef struct sim_node {
     uint32_t id;
-    node_t *core; /* NULL while down */
+    node_life_t life;
+    bool member_once; /* was in a chosen membership (founders: from the start) */
+    node_t *core;     /* NULL while down */
     uint64_t incarnation;
     sim_clock_t clock;
     sim_disk_t disk;
@@ -124,7 +143,41 @@ typedef struct sim_stats {
     uint64_t snapshots_recovered; /* read back at a restart */
     uint64_t garbage_sent;        /* garbage.c */
     uint64_t garbage_refused;
+    /* membership.c */
+    uint64_t config_proposed; /* node_propose_config accepted the proposal */
+    uint64_t config_refused;  /* ... answered busy, not leader, not caught up */
+    uint64_t config_chosen;   /* CONFIG values that took effect in the chosen log */
+    uint64_t config_adds;     /* of those: learners added */
+    uint64_t config_promotions;
+    uint64_t config_removals; /* voters or learners removed */
+    uint64_t config_demotions;
+    uint64_t replacements; /* voters declared dead for good and replaced */
+    uint64_t retired;      /* removed nodes stopped */
+    uint32_t voters_min;
+    uint32_t voters_max;
 } sim_stats_t;
+
+/* The simulated operator of membership changes (membership.c). */
+#define MEMBERSHIP_PLAN_MAX     8u
+#define MEMBERSHIP_PATH_MAX     64u
+#define MEMBERSHIP_PROPOSED_MAX 256u
+
+typedef struct membership_ctl {
+    uint32_t plan[MEMBERSHIP_PLAN_MAX]; /* voter counts to reach, in order */
+    uint32_t plan_count;
+    uint32_t plan_next;
+    uint32_t target;          /* voters wanted now */
+    uint32_t targets_reached; /* of the plan's, in order */
+    bool target_hit;          /* the current target was reached */
+    /* Every membership proposed (validity: a CONFIG value chosen is one of them). */
+    value_t proposed[MEMBERSHIP_PROPOSED_MAX];
+    uint32_t proposed_count;
+    uint64_t retry_at_ms;
+    uint64_t seen_epoch_in_effect;
+    /* Voters | learners << 4 of each configuration chosen, in order (for the report). */
+    uint8_t path[MEMBERSHIP_PATH_MAX];
+    uint32_t path_count;
+} membership_ctl_t;
 
 typedef struct faults {
     uint64_t episode; /* partition episode; a scheduled action of an older one is void */
@@ -144,7 +197,10 @@ typedef struct sim {
     uint64_t steps;
     uint64_t heal_at_ms;
     sim_phase_t phase;
-    uint32_t node_count;
+    uint32_t node_count; /* node ids 1..node_count (with --membership, NODES_MAX) */
+    uint32_t founders;   /* voters of the founding membership: ids 1..founders */
+    membership_t founding;
+    membership_ctl_t members;
     node_config_t config;
     int64_t drift_ppm;
     uint32_t snapshot_every;         /* this seed's (0: no snapshots) */
@@ -184,6 +240,26 @@ uint32_t sim_leader(const sim_t *sim);
 
 void sim_crash_node(sim_t *sim, uint32_t id, const char *why);
 void sim_restart_node(sim_t *sim, uint32_t id);
+
+/* membership.c. */
+void membership_init(sim_t *sim);
+void membership_destroy(sim_t *sim);
+/* Every fault tick: the operator's next step, and removed nodes stopped. */
+void membership_tick(sim_t *sim);
+/* After every step of the healed phase: removed nodes stopped. */
+void membership_after_step(sim_t *sim);
+/* Faults stop: a node declared dead but still a member comes back. */
+void membership_heal(sim_t *sim);
+/* The observer saw a CONFIG value take effect in slot (config: the newest membership). */
+void membership_on_chosen(sim_t *sim, uint64_t slot, const membership_t *config);
+/* Validity: v is a membership the simulator proposed. */
+bool membership_proposed(const sim_t *sim, const value_t *v);
+/* A member of the membership after the observer's chosen prefix (current or next). */
+bool membership_is_member(const sim_t *sim, uint32_t id);
+/* Ids that run or may run again (not spare, dead or retired), into ids; returns count. */
+uint32_t membership_live_ids(const sim_t *sim, uint32_t ids[NODES_MAX]);
+/* Disk loss stays within the fault model of every configuration in play. */
+bool membership_may_damage_disk(const sim_t *sim, uint32_t node);
 
 /* garbage.c: with probability opt.garbage, a malformed message to a random live node,
  * which must refuse it. */

@@ -7,6 +7,10 @@
  * its own disk and calls node_snapshot_installed. A restart restores the newest snapshot
  * before the WAL is replayed (node_recover_snapshot).
  *
+ * A snapshot's bytes are the state machine's configuration state followed by the kv's image
+ * (sm_snapshot_image): the configurations travel with the data they govern, and go to the
+ * core with it (node_recover_snapshot, node_snapshot_installed).
+ *
  * The whole write happens inside one step (the simulated disk is synchronous), so a
  * crash never interrupts it; snapshot_write's atomicity on a crash is the storage tests'
  * business. */
@@ -99,7 +103,13 @@ static void snapshots_take(sim_t *sim, uint32_t id)
     uint64_t slot = n->sm.applied_slot;
     uint8_t *image = NULL;
     uint64_t size = 0;
-    if (kv_snapshot_image(n->sm.kv, UINT64_MAX, &image, &size) != BALLOT_OK) {
+    if (n->sm.cs.applied_slot != slot) {
+        sim_fail(sim, "simulator",
+                 "n%u's configuration state is at slot %" PRIu64 ", its state machine at %" PRIu64,
+                 id, n->sm.cs.applied_slot, slot);
+        return;
+    }
+    if (sm_snapshot_image(&n->sm, &image, &size) != BALLOT_OK) {
         sim_fail(sim, "simulator", "n%u: cannot image its state machine", id);
         return;
     }
@@ -135,7 +145,11 @@ void snapshots_on_wanted(sim_t *sim, uint32_t id, uint64_t slot, uint32_t from)
                  from);
         return;
     }
-    /* A transfer is lost like a message (the core asks again on its next Learn). */
+    /* A transfer is lost like a message (the core asks again on its next Learn); a node
+     * that left the membership or died for good sends nothing. */
+    if (sim->nodes[from].life != NODE_LIVE) {
+        return;
+    }
     if (sim->net.cut[from][id] || prng_chance(&sim->rng, sim->net.loss)) {
         return;
     }
@@ -182,7 +196,12 @@ static int snapshots_restore(sim_t *sim, uint32_t id, uint32_t owner, const snap
         return BALLOT_ESTATE;
     }
     char err[KV_ERROR_BYTES];
-    int rc = kv_snapshot_restore(n->sm.kv, snap->bytes, (size_t)snap->size, err, sizeof(err));
+    int rc = sm_snapshot_restore(&n->sm, snap->bytes, snap->size, err, sizeof(err));
+    if (rc == BALLOT_OK && n->sm.cs.applied_slot != snap->slot) {
+        snprintf(err, sizeof(err), "its configuration state is at slot %" PRIu64,
+                 n->sm.cs.applied_slot);
+        rc = BALLOT_ECORRUPT;
+    }
     if (rc == BALLOT_OK) {
         rc = sm_seqs_copy(n->sm.applied, side->applied);
     }
@@ -220,7 +239,7 @@ void snapshots_deliver(sim_t *sim, uint32_t id, uint64_t incarnation, uint32_t f
             sim->stats.snapshots_installed++;
             sim->checker.next_apply[id] = snap.slot + 1;
             sim_note(sim, id, "installed n%u's snapshot at slot %" PRIu64, from, snap.slot);
-            node_snapshot_installed(n->core, snap.slot, NULL, sim_node_local(sim, id));
+            node_snapshot_installed(n->core, snap.slot, &n->sm.cs, sim_node_local(sim, id));
             if (compact_slot > 0 && wal_compact(n->disk.wal, compact_slot) != BALLOT_OK) {
                 snapshot_free(&snap);
                 sim_crash_node(sim, id, "wal_compact failed: node stops");

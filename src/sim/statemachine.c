@@ -11,9 +11,10 @@
 #define SM_KEY_BYTES   8u
 #define SM_VALUE_BYTES 16u
 
-int sm_init(sm_t *sm, uint64_t hash_seed, char *err, size_t err_bytes)
+int sm_init(sm_t *sm, uint64_t hash_seed, const membership_t *founding, char *err, size_t err_bytes)
 {
     memset(sm, 0, sizeof(*sm));
+    config_state_init(&sm->cs, founding);
     kv_config_t config;
     kv_config_default(&config);
     config.hash_seed = hash_seed;
@@ -182,4 +183,79 @@ int sm_seqs_copy(sm_seqs_t dst[SM_CLIENTS_MAX + 1], const sm_seqs_t src[SM_CLIEN
         dst[i].words = src[i].words;
     }
     return BALLOT_OK;
+}
+
+#define SM_CONFIG_LENGTH_BYTES 4u
+
+int sm_snapshot_image(const sm_t *sm, uint8_t **out, uint64_t *size)
+{
+    uint8_t cs[CONFIG_STATE_BYTES_MAX];
+    size_t cs_size = config_state_encode(&sm->cs, cs, sizeof(cs));
+    uint8_t *image = NULL;
+    uint64_t image_size = 0;
+    *out = NULL;
+    *size = 0;
+    if (cs_size == 0) {
+        return BALLOT_EINVAL;
+    }
+    int rc = kv_snapshot_image(sm->kv, UINT64_MAX, &image, &image_size);
+    if (rc != BALLOT_OK) {
+        return rc;
+    }
+    uint64_t total = SM_CONFIG_LENGTH_BYTES + cs_size + image_size;
+    uint8_t *bytes = malloc(total);
+    if (bytes == NULL) {
+        free(image);
+        return BALLOT_ENOMEM;
+    }
+    for (uint32_t i = 0; i < SM_CONFIG_LENGTH_BYTES; i++) {
+        bytes[i] = (uint8_t)(cs_size >> (8 * i));
+    }
+    memcpy(bytes + SM_CONFIG_LENGTH_BYTES, cs, cs_size);
+    if (image_size > 0) {
+        memcpy(bytes + SM_CONFIG_LENGTH_BYTES + cs_size, image, (size_t)image_size);
+    }
+    free(image);
+    *out = bytes;
+    *size = total;
+    return BALLOT_OK;
+}
+
+/* The configuration part's length, or 0 when the bytes cannot hold it. */
+static size_t sm_snapshot_config_bytes(const uint8_t *bytes, uint64_t size)
+{
+    if (size < SM_CONFIG_LENGTH_BYTES) {
+        return 0;
+    }
+    size_t n = 0;
+    for (uint32_t i = 0; i < SM_CONFIG_LENGTH_BYTES; i++) {
+        n |= (size_t)bytes[i] << (8 * i);
+    }
+    if (n == 0 || n > CONFIG_STATE_BYTES_MAX || n > size - SM_CONFIG_LENGTH_BYTES) {
+        return 0;
+    }
+    return n;
+}
+
+bool sm_snapshot_config(const uint8_t *bytes, uint64_t size, config_state_t *out)
+{
+    size_t n = sm_snapshot_config_bytes(bytes, size);
+    return n != 0 && config_state_decode(out, bytes + SM_CONFIG_LENGTH_BYTES, n);
+}
+
+int sm_snapshot_restore(sm_t *sm, const uint8_t *bytes, uint64_t size, char *err, size_t err_bytes)
+{
+    config_state_t cs;
+    if (!sm_snapshot_config(bytes, size, &cs)) {
+        snprintf(err, err_bytes, "malformed configuration state");
+        return BALLOT_ECORRUPT;
+    }
+    size_t n = sm_snapshot_config_bytes(bytes, size);
+    const uint8_t *image = bytes + SM_CONFIG_LENGTH_BYTES + n;
+    int rc = kv_snapshot_restore(sm->kv, image, (size_t)(size - SM_CONFIG_LENGTH_BYTES - n), err,
+                                 err_bytes);
+    if (rc == BALLOT_OK) {
+        sm->cs = cs;
+    }
+    return rc;
 }

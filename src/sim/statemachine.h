@@ -3,7 +3,9 @@
  * written as 16 hex digits, 0 meaning "absent"); the adapter encodes them as kv commands
  * and reads kv results back. It also remembers which (client, sequence) pairs this node's
  * state machine applied with effect, for the durability check, independently of the kv's
- * own client table. */
+ * own client table, and keeps the configuration state of what it applied (config_state_t,
+ * updated by every applied slot, CONFIG values included), which travels in its
+ * snapshots. */
 #ifndef BALLOT_SIM_STATEMACHINE_H
 #define BALLOT_SIM_STATEMACHINE_H
 
@@ -11,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/node.h"
 #include "core/value.h"
 #include "kv/kv.h"
 
@@ -35,6 +38,7 @@ typedef struct sm_seqs {
 typedef struct sm {
     kv_t *kv;
     uint64_t applied_slot;
+    config_state_t cs;                     /* the configurations of slots 1..applied_slot */
     sm_seqs_t applied[SM_CLIENTS_MAX + 1]; /* by client id: sequences applied with effect */
 } sm_t;
 
@@ -44,8 +48,9 @@ typedef struct sm_result {
     bool ok;        /* CAS: swapped */
 } sm_result_t;
 
-/* BALLOT_OK, or an error with a reason in err. */
-int sm_init(sm_t *sm, uint64_t hash_seed, char *err, size_t err_bytes);
+/* BALLOT_OK, or an error with a reason in err. founding: the cluster's first membership. */
+int sm_init(sm_t *sm, uint64_t hash_seed, const membership_t *founding, char *err,
+            size_t err_bytes);
 void sm_destroy(sm_t *sm);
 /* Encodes a write (SET, DEL, CAS) as kv command bytes. */
 int sm_encode(const sim_command_t *cmd, uint8_t out[SM_COMMAND_BYTES_MAX], uint32_t *size);
@@ -62,5 +67,14 @@ int sm_digest(const sm_t *sm, uint32_t *digest);
  * BALLOT_ENOMEM. */
 int sm_seqs_copy(sm_seqs_t dst[SM_CLIENTS_MAX + 1], const sm_seqs_t src[SM_CLIENTS_MAX + 1]);
 void sm_seqs_free(sm_seqs_t seqs[SM_CLIENTS_MAX + 1]);
+
+/* A snapshot's bytes: u32 length of the encoded configuration state, that encoding
+ * (config_state_encode), then the kv's image. The caller frees *out. */
+int sm_snapshot_image(const sm_t *sm, uint8_t **out, uint64_t *size);
+/* Restores kv and configuration state from such bytes (BALLOT_ECORRUPT when malformed;
+ * nothing is left half restored in cs). */
+int sm_snapshot_restore(sm_t *sm, const uint8_t *bytes, uint64_t size, char *err, size_t err_bytes);
+/* Decodes only the configuration state of a snapshot's bytes. */
+bool sm_snapshot_config(const uint8_t *bytes, uint64_t size, config_state_t *out);
 
 #endif
