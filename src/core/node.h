@@ -55,6 +55,9 @@ typedef struct node_config {
      * that forwards it (ballotd puts the node id in the top bits of its client ids). */
     uint32_t client_origin_shift;
     bool trace; /* emit events */
+    /* Added to now_ms to stamp the batches a leader makes (value.h): the wall clock's
+     * offset from the driver's clock, so that stamps are Unix time in ms. */
+    uint64_t stamp_offset_ms;
 } node_config_t;
 
 /* Sensible defaults for `id` of `node_count` nodes. */
