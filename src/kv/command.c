@@ -77,6 +77,9 @@ static const op_info_t op_table[KV_OP_MAX + 1] = {
     [KV_PEXPIRETIME] = {"pexpiretime", 2, 1, 1, 1, true, true},
     [KV_PERSIST] = {"persist", 2, 1, 1, 1, false, true},
     [KV_SUBSTR] = {"substr", 4, 1, 1, 1, true, true},
+    [KV_DELIFEQ] = {"delifeq", 3, 1, 1, 1, false, false},
+    [KV_PEXPIREIFEQ] = {"pexpireifeq", 4, 1, 1, 1, false, false},
+    [KV_PEXTENDIFEQ] = {"pextendifeq", 5, 1, 1, 1, false, false},
 };
 
 static bool op_valid(kv_op_t op)
@@ -454,6 +457,12 @@ static int check_syntax(const kv_command_t *cmd, const kv_config_t *config, char
         return BALLOT_OK;
     case KV_EXEC:
         return check_exec(cmd, err, err_bytes);
+    case KV_PEXPIREIFEQ:
+    case KV_PEXTENDIFEQ:
+        if (cmd->op == KV_PEXTENDIFEQ && !arg_is(&a[3], "0") && !arg_is(&a[3], "1")) {
+            return fail_syntax(err, err_bytes);
+        }
+        return check_expire_arg(cmd, &a[2], false, false, err, err_bytes);
     default:
         return BALLOT_OK;
     }

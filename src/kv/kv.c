@@ -931,6 +931,40 @@ static int execute_expired(kv_t *kv, const kv_command_t *cmd, kv_result_t *resul
     return BALLOT_OK;
 }
 
+/* The lock recipes (kv.h): act only while the key holds the token. */
+static int execute_ifeq(kv_t *kv, const kv_command_t *cmd, kv_result_t *result)
+{
+    kv_slice_t key = cmd->args[0];
+    kv_slice_t token = cmd->args[1];
+    kv_entry_t *e = lookup_write(kv, key);
+    result_set(result, KV_RESULT_INTEGER, 0);
+    if (e == NULL || e->value_size != token.size ||
+        (token.size > 0 && memcmp(kv_entry_value(e), token.bytes, token.size) != 0)) {
+        return BALLOT_OK;
+    }
+    if (cmd->op == KV_DELIFEQ) {
+        delete_key(kv, key);
+        result_set(result, KV_RESULT_INTEGER, 1);
+        return BALLOT_OK;
+    }
+    int64_t ms = slice_i64(cmd->args[2]);
+    if (cmd->op == KV_PEXTENDIFEQ && slice_is(cmd->args[3], "0")) {
+        if (e->expire_ms == 0) {
+            return BALLOT_OK; /* no time to live to extend: 0, as the recipe answers */
+        }
+        ms += (int64_t)(e->expire_ms - kv->time_ms);
+    }
+    int64_t at = (int64_t)kv->time_ms + ms;
+    if (at <= (int64_t)kv->time_ms) {
+        delete_key(kv, key);
+    } else {
+        entry_set_expire(kv, e, (uint64_t)at);
+        e->version = kv->mod;
+    }
+    result_set(result, KV_RESULT_INTEGER, 1);
+    return BALLOT_OK;
+}
+
 /* True when a watched key changed after the client's WATCH: a newer version, a deletion
  * since (by bucket), or a deadline passed since. */
 static bool watched_changed(const kv_t *kv, const kv_client_t *c, kv_slice_t key)
@@ -1117,6 +1151,10 @@ int kv_execute(kv_t *kv, const kv_command_t *cmd, kv_result_t *result)
         return BALLOT_OK;
     case KV_EXEC:
         return execute_exec(kv, cmd, result);
+    case KV_DELIFEQ:
+    case KV_PEXPIREIFEQ:
+    case KV_PEXTENDIFEQ:
+        return execute_ifeq(kv, cmd, result);
     default:
         assert(false);
         return BALLOT_EINVAL;

@@ -80,7 +80,13 @@
  *   WATCH    no arguments: remembers the modification counter of this moment for the
  *            client (its next EXEC with watched keys checks against it).
  *   EXPIRED  keys: deletes each key whose deadline has passed in state-machine time (the
- *            leader's active expiry). */
+ *            leader's active expiry).
+ * and the lock recipes ballotd recognises in place of their Lua scripts (docs/commands.md
+ * "Scripts"), each integer 1 when the key holds `token`, else 0 and nothing changes:
+ *   DELIFEQ key token              deletes the key
+ *   PEXPIREIFEQ key token ms       sets its time to live to ms
+ *   PEXTENDIFEQ key token ms r     r "1": as PEXPIREIFEQ; r "0": adds ms to the time to
+ *                                  live (0 when the key has none) */
 typedef enum kv_op {
     KV_GET = 1,
     KV_SET = 2,
@@ -130,8 +136,11 @@ typedef enum kv_op {
     KV_PEXPIRETIME = 46,
     KV_PERSIST = 47,
     KV_SUBSTR = 48,
+    KV_DELIFEQ = 49,
+    KV_PEXPIREIFEQ = 50,
+    KV_PEXTENDIFEQ = 51,
 } kv_op_t;
-#define KV_OP_MAX KV_SUBSTR
+#define KV_OP_MAX KV_PEXTENDIFEQ
 
 typedef struct kv_config {
     uint32_t key_bytes_max;   /* <= KV_KEY_BYTES_MAX */

@@ -84,6 +84,9 @@ static const acl_command_t acl_commands[] = {
     {"watch", NULL, ACL_CAT_TRANSACTION | ACL_CAT_FAST},
     {"unwatch", NULL, ACL_CAT_TRANSACTION | ACL_CAT_FAST},
     {"reset", NULL, ACL_CAT_FAST | ACL_CAT_CONNECTION},
+    {"eval", NULL, ACL_CAT_SCRIPTING | ACL_CAT_SLOW},
+    {"evalsha", NULL, ACL_CAT_SCRIPTING | ACL_CAT_SLOW},
+    {"script", "*", ACL_CAT_SCRIPTING | ACL_CAT_SLOW},
     {"ping", NULL, ACL_CAT_FAST | ACL_CAT_CONNECTION},
     {"echo", NULL, ACL_CAT_FAST | ACL_CAT_CONNECTION},
     {"select", NULL, ACL_CAT_FAST | ACL_CAT_CONNECTION},
@@ -133,6 +136,7 @@ static const struct {
     {"dangerous", ACL_CAT_DANGEROUS},
     {"connection", ACL_CAT_CONNECTION},
     {"transaction", ACL_CAT_TRANSACTION},
+    {"scripting", ACL_CAT_SCRIPTING},
 };
 #define ACL_CATEGORY_COUNT (sizeof(acl_categories) / sizeof(acl_categories[0]))
 /* The catalogue's bit set. */

@@ -39,6 +39,7 @@ enum {
     ACL_CAT_DANGEROUS = 1u << 7,
     ACL_CAT_CONNECTION = 1u << 8,
     ACL_CAT_TRANSACTION = 1u << 9,
+    ACL_CAT_SCRIPTING = 1u << 10,
 };
 
 /* Bits of the command catalogue: one per command. */

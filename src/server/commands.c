@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 
 #include "server/acl.h"
 #include "server/log.h"
@@ -637,6 +638,9 @@ static void cmd_discard(client_t *client, const command_args_t *args);
 static void cmd_watch(client_t *client, const command_args_t *args);
 static void cmd_unwatch(client_t *client, const command_args_t *args);
 static void cmd_reset(client_t *client, const command_args_t *args);
+static void cmd_eval(client_t *client, const command_args_t *args);
+static void cmd_evalsha(client_t *client, const command_args_t *args);
+static void cmd_script(client_t *client, const command_args_t *args);
 
 /* The commands answered here; the key-value ones come from the state machine
  * (kv_op_describe) and are listed after these by COMMAND. */
@@ -663,6 +667,9 @@ static const command_entry_t command_table[] = {
     {"watch", -2, "fast", 1, -1, cmd_watch, 1},
     {"unwatch", 1, "fast", 0, 0, cmd_unwatch, 0},
     {"reset", 1, "fast", 0, 0, cmd_reset, 0},
+    {"eval", -3, "noscript", 0, 0, cmd_eval, 0},
+    {"evalsha", -3, "noscript", 0, 0, cmd_evalsha, 0},
+    {"script", -2, "noscript", 0, 0, cmd_script, 0},
 };
 #define COMMAND_TABLE_COUNT (sizeof(command_table) / sizeof(command_table[0]))
 
@@ -1076,6 +1083,192 @@ static void cmd_reset(client_t *client, const command_args_t *args)
     client->db_refused = 0;
     client->stale_reads = false;
     reply_simple(client, "RESET");
+}
+
+/* ---- scripts (docs/commands.md "Scripts"): no Lua runs here. The lock recipes of
+ * client libraries are recognised by the SHA-1 of their text with whitespace runs made one
+ * space, and run as the state machine's own atomic commands. ---- */
+
+typedef struct script_recipe {
+    const char *normalized_sha1; /* hex */
+    kv_op_t op;
+    uint32_t args; /* ARGV count; KEYS is always one key */
+    const char *name;
+} script_recipe_t;
+
+static const script_recipe_t script_recipes[] = {
+    /* redis-py 4.x Lock: release, extend, reacquire. */
+    {"2aef8d7ce63503709a01cbf6ad6bb4b93d5c3909", KV_DELIFEQ, 1, "redis-py Lock release"},
+    {"829408cc83d4524666232bd8beebe3bcf873ac70", KV_PEXTENDIFEQ, 3, "redis-py Lock extend"},
+    {"042112cf75a3fdabb4e02600ce494eff4b2d2906", KV_PEXPIREIFEQ, 2, "redis-py Lock reacquire"},
+};
+#define SCRIPT_RECIPE_COUNT (sizeof(script_recipes) / sizeof(script_recipes[0]))
+/* SHA-1 of scripts loaded as sent (what EVALSHA names) -> recipe; oldest replaced first. */
+#define SCRIPT_LOADED_MAX 64u
+static struct {
+    char sha1[41];
+    uint32_t recipe;
+} script_loaded[SCRIPT_LOADED_MAX];
+static uint32_t script_loaded_next;
+
+static void sha1_hex(const uint8_t *bytes, size_t size, char hex[41])
+{
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    hex[0] = '\0';
+    if (EVP_Digest(bytes, size, digest, &n, EVP_sha1(), NULL) != 1 || n != 20) {
+        return;
+    }
+    for (unsigned int i = 0; i < n; i++) {
+        snprintf(hex + 2 * i, 3, "%02x", digest[i]);
+    }
+}
+
+/* The recipe of a script's text, or -1. */
+static int script_recognise(const uint8_t *text, uint32_t size)
+{
+    uint8_t *norm = malloc(size > 0 ? size : 1u);
+    if (norm == NULL) {
+        return -1;
+    }
+    size_t n = 0;
+    bool space = false;
+    for (uint32_t i = 0; i < size; i++) {
+        bool ws = text[i] == ' ' || text[i] == '\t' || text[i] == '\n' || text[i] == '\r' ||
+                  text[i] == '\v' || text[i] == '\f';
+        if (ws) {
+            space = n > 0;
+            continue;
+        }
+        if (space) {
+            norm[n++] = ' ';
+            space = false;
+        }
+        norm[n++] = text[i];
+    }
+    char hex[41];
+    sha1_hex(norm, n, hex);
+    free(norm);
+    for (uint32_t i = 0; i < SCRIPT_RECIPE_COUNT; i++) {
+        if (strcmp(hex, script_recipes[i].normalized_sha1) == 0) {
+            return (int)i;
+        }
+    }
+    return -1;
+}
+
+static int script_find_loaded(const uint8_t *sha, uint32_t size)
+{
+    for (uint32_t i = 0; i < SCRIPT_LOADED_MAX; i++) {
+        if (size == 40 && script_loaded[i].sha1[0] != '\0' &&
+            strncasecmp(script_loaded[i].sha1, (const char *)sha, 40) == 0) {
+            return (int)script_loaded[i].recipe;
+        }
+    }
+    return -1;
+}
+
+static void script_remember(const uint8_t *text, uint32_t size, int recipe, char hex[41])
+{
+    sha1_hex(text, size, hex);
+    if (script_find_loaded((const uint8_t *)hex, 40) < 0) {
+        uint32_t at = script_loaded_next++ % SCRIPT_LOADED_MAX;
+        memcpy(script_loaded[at].sha1, hex, 41);
+        script_loaded[at].recipe = (uint32_t)recipe;
+    }
+}
+
+static void submit_made(client_t *client, const kv_command_t *cmd);
+
+/* EVAL/EVALSHA with a recognised recipe: numkeys 1, the recipe's argument count. */
+static void script_run(client_t *client, const command_args_t *args, int recipe)
+{
+    const script_recipe_t *r = &script_recipes[recipe];
+    int64_t numkeys = 0;
+    if (!kv_parse_i64(args->argv[2], args->len[2], &numkeys) || numkeys < 0) {
+        client_reply_error(client, "ERR value is not an integer or out of range");
+        return;
+    }
+    if (numkeys > (int64_t)args->argc - 3) {
+        client_reply_error(client, "ERR Number of keys can't be greater than number of args");
+        return;
+    }
+    if (numkeys != 1 || args->argc != 4u + r->args) {
+        client_reply_error(client, "ERR %s takes one key and %u arguments", r->name, r->args);
+        return;
+    }
+    if (!acl_user_unrestricted(client->user) &&
+        !acl_user_may_access(client->user, args->argv[3], args->len[3])) {
+        client->srv->stat_denied_commands++;
+        client_reply_error(client, "NOPERM No permissions to access a key");
+        return;
+    }
+    kv_command_t *cmd = &client->srv->scratch_exec;
+    cmd->op = r->op;
+    cmd->arg_count = 1u + r->args;
+    for (uint32_t i = 0; i < cmd->arg_count; i++) {
+        cmd->args[i] = (kv_slice_t){.bytes = args->argv[3 + i], .size = args->len[3 + i]};
+    }
+    char err[KV_ERROR_BYTES];
+    if (kv_command_check(cmd, &client->srv->kv_config, err, sizeof(err)) != BALLOT_OK) {
+        client_reply_error(client, "%s", err);
+        return;
+    }
+    submit_made(client, cmd);
+}
+
+static void cmd_eval(client_t *client, const command_args_t *args)
+{
+    int recipe = script_recognise(args->argv[1], args->len[1]);
+    if (recipe < 0) {
+        client_reply_error(client, "ERR ballotd runs no Lua scripts; it recognises only the lock "
+                                   "recipes listed in docs/commands.md");
+        return;
+    }
+    char hex[41];
+    script_remember(args->argv[1], args->len[1], recipe, hex);
+    script_run(client, args, recipe);
+}
+
+static void cmd_evalsha(client_t *client, const command_args_t *args)
+{
+    int recipe = script_find_loaded(args->argv[1], args->len[1]);
+    if (recipe < 0) {
+        client_reply_error(client, "NOSCRIPT No matching script. Please use EVAL.");
+        return;
+    }
+    script_run(client, args, recipe);
+}
+
+static void cmd_script(client_t *client, const command_args_t *args)
+{
+    if (args_is(args, 1, "LOAD") && args->argc == 3) {
+        int recipe = script_recognise(args->argv[2], args->len[2]);
+        if (recipe < 0) {
+            client_reply_error(client, "ERR ballotd runs no Lua scripts; it recognises only the "
+                                       "lock recipes listed in docs/commands.md");
+            return;
+        }
+        char hex[41];
+        script_remember(args->argv[2], args->len[2], recipe, hex);
+        reply_bulk(client, hex, 40);
+    } else if (args_is(args, 1, "EXISTS") && args->argc >= 3) {
+        wire_buf_t *out = server_scratch(client->srv);
+        resp_reply_array_header(out, (int64_t)args->argc - 2);
+        for (uint32_t i = 2; i < args->argc; i++) {
+            resp_reply_integer(out, script_find_loaded(args->argv[i], args->len[i]) >= 0 ? 1 : 0);
+        }
+        client_reply_now(client, out);
+    } else if (args_is(args, 1, "FLUSH")) {
+        memset(script_loaded, 0, sizeof(script_loaded));
+        reply_simple(client, "OK");
+    } else {
+        client_reply_error(
+            client,
+            "ERR unknown subcommand or wrong number of arguments for '%.*s'. Try SCRIPT HELP.",
+            (int)(args->len[1] < COMMAND_NAME_BYTES_MAX ? args->len[1] : COMMAND_NAME_BYTES_MAX),
+            (const char *)args->argv[1]);
+    }
 }
 
 static void cmd_data(client_t *client, const command_args_t *args)

@@ -46,9 +46,8 @@ static size_t encode_into(const char *text, bool queued, uint8_t *out, size_t ou
     uint32_t argc = split(text, copy, sizeof(copy), argv, len);
     kv_command_t cmd;
     char err[KV_ERROR_BYTES];
-    assert_int_equal(kv_command_from_argv_ex(argc, argv, len, NULL, !queued, &cmd, err,
-                                             sizeof(err)),
-                     BALLOT_OK);
+    assert_int_equal(
+        kv_command_from_argv_ex(argc, argv, len, NULL, !queued, &cmd, err, sizeof(err)), BALLOT_OK);
     size_t written = 0;
     int rc = queued ? kv_command_encode_queued(&cmd, NULL, out, out_bytes, &written)
                     : kv_command_encode(&cmd, NULL, out, out_bytes, &written);
@@ -153,8 +152,8 @@ static void exec_applies_together(void **state)
     (void)state;
     kv_t *kv = new_kv(0);
     run(kv, 0, 0, "SET text hello");
-    const char *q[] = {"SET a 1", "INCR a", "INCR text", "GET a", "SET b 2 BADOPTION",
-                       "MGET a b nosuch"};
+    const char *q[] = {"SET a 1",           "INCR a",         "INCR text", "GET a",
+                       "SET b 2 BADOPTION", "MGET a b nosuch"};
     expect_resp(exec(kv, 0, 0, "", q, 6),
                 "*6\r\n+OK\r\n:2\r\n-ERR value is not an integer or out of range\r\n$1\r\n2\r\n"
                 "-ERR syntax error\r\n*3\r\n$1\r\n2\r\n$-1\r\n$-1\r\n");
@@ -489,7 +488,8 @@ static void strings_and_keyspace(void **state)
         {"SET k v NX XX", "ERR syntax error"},
         {"SET k v EX 1 PX 1", "ERR syntax error"},
         {"SET k v EX x", "ERR value is not an integer or out of range"},
-        {"EXPIRE k 10 NX XX", "ERR NX and XX, GT or LT options at the same time are not compatible"},
+        {"EXPIRE k 10 NX XX",
+         "ERR NX and XX, GT or LT options at the same time are not compatible"},
         {"EXPIRE k 10 GT LT", "ERR GT and LT options at the same time are not compatible"},
         {"EXPIRE k 10 FOO", "ERR Unsupported option FOO"},
         {"SETEX k -1 v", "ERR invalid expire time in 'setex' command"},
@@ -580,16 +580,24 @@ static void glob_patterns(void **state)
         const char *text;
         bool match;
     } cases[] = {
-        {"*", "", true},          {"h?llo", "hello", true},   {"h*llo", "heeeello", true},
-        {"h[ae]llo", "hallo", true}, {"h[ae]llo", "hillo", false}, {"h[^e]llo", "hallo", true},
-        {"h[^e]llo", "hello", false}, {"h[a-b]llo", "hbllo", true}, {"h\\*", "h*", true},
-        {"h\\*", "hx", false},    {"*a*b*c*", "xxaxxbxxc", true}, {"a*", "b", false},
+        {"*", "", true},
+        {"h?llo", "hello", true},
+        {"h*llo", "heeeello", true},
+        {"h[ae]llo", "hallo", true},
+        {"h[ae]llo", "hillo", false},
+        {"h[^e]llo", "hallo", true},
+        {"h[^e]llo", "hello", false},
+        {"h[a-b]llo", "hbllo", true},
+        {"h\\*", "h*", true},
+        {"h\\*", "hx", false},
+        {"*a*b*c*", "xxaxxbxxc", true},
+        {"a*", "b", false},
         {"[", "[", false},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        bool got = kv_glob_match((const uint8_t *)cases[i].pattern,
-                                 (uint32_t)strlen(cases[i].pattern),
-                                 (const uint8_t *)cases[i].text, (uint32_t)strlen(cases[i].text));
+        bool got =
+            kv_glob_match((const uint8_t *)cases[i].pattern, (uint32_t)strlen(cases[i].pattern),
+                          (const uint8_t *)cases[i].text, (uint32_t)strlen(cases[i].text));
         if (got != cases[i].match) {
             print_error("%s ~ %s: %d\n", cases[i].pattern, cases[i].text, got);
             fail();
