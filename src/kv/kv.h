@@ -1,27 +1,19 @@
 /* The replicated key-value state machine (docs/design.md "Layers": kv/).
  *
  * Every node applies the same chosen commands in the same order and so holds the same
- * state: kv_apply() is deterministic (no clocks, no randomness that shows in results or
- * snapshots). Keys and values are binary-safe byte strings.
+ * state: kv_apply() is deterministic (no clock reads: time comes from the batches' stamps,
+ * docs/design.md "Expiry and time"; no randomness that shows in the state or snapshots).
+ * Keys and values are binary-safe byte strings.
  *
  * Commands. The bytes inside a command_t (core/value.h) are, little-endian:
  *
  *   u8 format (KV_COMMAND_FORMAT), u8 op (kv_op_t), u16 arg_count,
  *   then arg_count times: u32 length, length bytes
  *
- *   GET key            bulk value, or nil when the key is missing
- *   SET key value      status OK
- *   DEL key...         integer: how many of the keys existed (and were removed)
- *   EXISTS key...      integer: how many of the keys exist (a key named twice counts twice,
- *                      as in Redis)
- *   INCR key           integer: the new value. A missing key counts as 0. The value must be
- *                      a decimal signed 64-bit integer as Redis writes them (no spaces, no
- *                      '+', no leading zeros) or the result is KV_ERR_NOT_INTEGER; past
- *                      INT64_MAX it is KV_ERR_OVERFLOW. The key keeps its old value then.
- *   CAS key expected new
- *                      integer 1 when the current value equals `expected` byte for byte
- *                      (the value becomes `new`), 0 otherwise. A missing key never
- *                      matches: CAS on a missing key is 0 and creates nothing.
+ * The arguments are the Redis command's (kv_op_t says which ops ballotd makes itself);
+ * docs/commands.md gives every command's reply and errors. CAS key expected new is
+ * Ballot's own: integer 1 when the current value equals `expected` byte for byte (the
+ * value becomes `new`), 0 otherwise; a missing key never matches.
  *
  * Limits (kv_config_t) are part of the replicated state machine's definition: every node
  * of a cluster must run with the same limits, since they decide results.

@@ -1,6 +1,6 @@
 /* The RESP commands: the key-value ones go through the log (writes) or a read barrier
  * (reads); the rest are answered here, enough for redis-cli, redis-benchmark and common
- * client libraries to connect (docs/operations.md lists them). */
+ * client libraries to connect (docs/commands.md lists them all). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
