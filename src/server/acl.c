@@ -86,7 +86,7 @@ static const acl_command_t acl_commands[] = {
     {"reset", NULL, ACL_CAT_FAST | ACL_CAT_CONNECTION},
     {"eval", NULL, ACL_CAT_SCRIPTING | ACL_CAT_SLOW},
     {"evalsha", NULL, ACL_CAT_SCRIPTING | ACL_CAT_SLOW},
-    {"script", "*", ACL_CAT_SCRIPTING | ACL_CAT_SLOW},
+    {"script", NULL, ACL_CAT_SCRIPTING | ACL_CAT_SLOW},
     {"ping", NULL, ACL_CAT_FAST | ACL_CAT_CONNECTION},
     {"echo", NULL, ACL_CAT_FAST | ACL_CAT_CONNECTION},
     {"select", NULL, ACL_CAT_FAST | ACL_CAT_CONNECTION},
