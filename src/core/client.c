@@ -83,9 +83,10 @@ bool client_take_batch(node_t *node, value_t *out, event_t *ev)
         bytes += add;
         count++;
     }
-    /* Stamped with the leader's clock: the state machine's time (docs/design.md "Expiry"). */
-    uint64_t stamp = node->now_ms + node->cfg.stamp_offset_ms;
-    if (count == 0 || !batch_encode_stamped(out, commands, count, stamp != 0 ? stamp : 1u)) {
+    /* Stamped with the leader's clock: the state machine's time (docs/design.md "Expiry and
+     * time"). A node configured without a stamp offset makes unstamped batches. */
+    uint64_t stamp = node->cfg.stamp_offset_ms != 0 ? node->now_ms + node->cfg.stamp_offset_ms : 0;
+    if (count == 0 || !batch_encode_stamped(out, commands, count, stamp)) {
         return false;
     }
     ev->command_count = count;

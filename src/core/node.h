@@ -56,7 +56,9 @@ typedef struct node_config {
     uint32_t client_origin_shift;
     bool trace; /* emit events */
     /* Added to now_ms to stamp the batches a leader makes (value.h): the wall clock's
-     * offset from the driver's clock, so that stamps are Unix time in ms. */
+     * offset from the driver's clock, so that stamps are Unix time in ms. 0: batches are
+     * not stamped (the simulator, whose clients set no deadlines, keeps its seeds'
+     * stories). */
     uint64_t stamp_offset_ms;
 } node_config_t;
 
