@@ -270,6 +270,18 @@ static bool slice_is(kv_slice_t a, const char *word)
     return a.size == n && strncasecmp((const char *)a.bytes, word, n) == 0;
 }
 
+/* a + b, saturated: deadlines never wrap whatever a snapshot or a stamp held. */
+static int64_t add_sat(int64_t a, int64_t b)
+{
+    if (b > 0 && a > INT64_MAX - b) {
+        return INT64_MAX;
+    }
+    if (b < 0 && a < INT64_MIN - b) {
+        return INT64_MIN;
+    }
+    return a + b;
+}
+
 static int64_t slice_i64(kv_slice_t a)
 {
     int64_t v = 0;
@@ -286,7 +298,7 @@ static uint64_t deadline_of(const kv_t *kv, kv_slice_t unit, kv_slice_t value)
     bool seconds = slice_is(unit, "EX") || slice_is(unit, "EXAT");
     bool absolute = slice_is(unit, "EXAT") || slice_is(unit, "PXAT");
     int64_t ms = seconds ? v * 1000 : v;
-    int64_t at = absolute ? ms : (int64_t)kv->time_ms + ms;
+    int64_t at = absolute ? ms : add_sat((int64_t)kv->time_ms, ms);
     return at < 1 ? 1u : (uint64_t)at;
 }
 
@@ -648,7 +660,7 @@ static int execute_expire(kv_t *kv, const kv_command_t *cmd, kv_result_t *result
     bool seconds = cmd->op == KV_EXPIRE || cmd->op == KV_EXPIREAT;
     bool absolute = cmd->op == KV_EXPIREAT || cmd->op == KV_PEXPIREAT;
     int64_t ms = seconds ? v * 1000 : v;
-    int64_t at = absolute ? ms : (int64_t)kv->time_ms + ms;
+    int64_t at = absolute ? ms : add_sat((int64_t)kv->time_ms, ms);
     bool nx = false;
     bool xx = false;
     bool gt = false;
@@ -952,9 +964,9 @@ static int execute_ifeq(kv_t *kv, const kv_command_t *cmd, kv_result_t *result)
         if (e->expire_ms == 0) {
             return BALLOT_OK; /* no time to live to extend: 0, as the recipe answers */
         }
-        ms += (int64_t)(e->expire_ms - kv->time_ms);
+        ms = add_sat(ms, (int64_t)(e->expire_ms - kv->time_ms));
     }
-    int64_t at = (int64_t)kv->time_ms + ms;
+    int64_t at = add_sat((int64_t)kv->time_ms, ms);
     if (at <= (int64_t)kv->time_ms) {
         delete_key(kv, key);
     } else {
@@ -1276,7 +1288,11 @@ uint64_t kv_time_ms(const kv_t *kv)
 
 void kv_advance_time(kv_t *kv, uint64_t ms)
 {
-    kv->time_ms = ms > kv->time_ms ? ms : kv->time_ms;
+    /* A stamp past KV_TIME_MS_MAX (a clock billions of years off) is ignored, so that
+     * time plus any accepted TTL stays far inside int64_t; every replica ignores it alike. */
+    if (ms <= KV_TIME_MS_MAX && ms > kv->time_ms) {
+        kv->time_ms = ms;
+    }
 }
 
 int kv_read_command(const kv_t *kv, const kv_command_t *cmd, kv_result_t *result)

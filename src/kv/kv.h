@@ -286,7 +286,10 @@ int kv_apply_batch(kv_t *kv, const value_t *value, kv_result_fn on_result, void 
 /* State-machine time in ms (Unix epoch as the leaders' clocks tell it): the largest batch
  * stamp applied, 0 before any. */
 uint64_t kv_time_ms(const kv_t *kv);
-/* Moves state-machine time to max(time, ms) (tests, tools). */
+/* Stamps above this are ignored (kv_advance_time). */
+#define KV_TIME_MS_MAX ((uint64_t)1 << 61)
+/* Moves state-machine time to max(time, ms) (tests, tools); ms above KV_TIME_MS_MAX is
+ * ignored. */
 void kv_advance_time(kv_t *kv, uint64_t ms);
 
 /* Reads without the log (lease read or read index): GET or EXISTS of one key, at the

@@ -211,6 +211,11 @@ static int restore_keys(const kv_config_t *config, snap_in_t *in, uint64_t count
             return ballot_fail(BALLOT_ECORRUPT, err, err_bytes,
                                "kv snapshot: truncated at key %llu", (unsigned long long)i);
         }
+        if (expire_ms > (uint64_t)INT64_MAX) {
+            return ballot_fail(BALLOT_ECORRUPT, err, err_bytes,
+                               "kv snapshot: key %llu has deadline %llu ms past the bound",
+                               (unsigned long long)i, (unsigned long long)expire_ms);
+        }
         if (key_size > config->key_bytes_max || value_size > config->value_bytes_max) {
             return ballot_fail(BALLOT_EINVAL, err, err_bytes,
                                "kv snapshot: key %llu (%u bytes, value %u bytes) over this "
@@ -381,6 +386,11 @@ static int restore_body(const kv_config_t *config, const uint8_t *bytes, size_t 
             return ballot_fail(BALLOT_ECORRUPT, err, err_bytes, "kv snapshot: truncated state");
         }
         uint64_t mod = get_u64(st + 8);
+        if (get_u64(st) > KV_TIME_MS_MAX) {
+            return ballot_fail(BALLOT_ECORRUPT, err, err_bytes,
+                               "kv snapshot: time %llu ms past the bound",
+                               (unsigned long long)get_u64(st));
+        }
         for (uint32_t i = 0; i < KV_WATCH_BUCKETS; i++) {
             if (get_u64(st + 16 + 8u * i) > mod) {
                 return ballot_fail(BALLOT_ECORRUPT, err, err_bytes,
