@@ -28,7 +28,7 @@ static void check_round_trip(const acl_user_t *u)
     assert(strcmp(u->name, v->name) == 0);
     assert(u->enabled == v->enabled);
     assert(u->nopass == v->nopass);
-    assert(u->allowed == v->allowed);
+    assert(memcmp(u->allowed, v->allowed, sizeof(u->allowed)) == 0);
     assert(u->allkeys == v->allkeys);
     assert(u->password_count == v->password_count);
     assert(memcmp(u->passwords, v->passwords, sizeof(u->passwords[0]) * u->password_count) == 0);

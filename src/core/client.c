@@ -69,7 +69,7 @@ bool client_take_batch(node_t *node, value_t *out, event_t *ev)
 {
     command_t commands[BATCH_COMMANDS_MAX];
     uint32_t count = 0;
-    uint64_t bytes = BATCH_HEADER_BYTES;
+    uint64_t bytes = BATCH_HEADER_BYTES + BATCH_STAMP_BYTES;
     uint32_t limit = node->cfg.batch_commands;
     assert(limit <= BATCH_COMMANDS_MAX);
     while (count < node->pending_count && count < limit) {
@@ -83,7 +83,10 @@ bool client_take_batch(node_t *node, value_t *out, event_t *ev)
         bytes += add;
         count++;
     }
-    if (count == 0 || !batch_encode(out, commands, count)) {
+    /* Stamped with the leader's clock: the state machine's time (docs/design.md "Expiry and
+     * time"). A node configured without a stamp offset makes unstamped batches. */
+    uint64_t stamp = node->cfg.stamp_offset_ms != 0 ? node->now_ms + node->cfg.stamp_offset_ms : 0;
+    if (count == 0 || !batch_encode_stamped(out, commands, count, stamp)) {
         return false;
     }
     ev->command_count = count;

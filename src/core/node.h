@@ -100,6 +100,11 @@ typedef struct node_config {
      * finishes a rejoin without a reply from another node (docs/design.md "Membership
      * change", Rejoin). 0: only the members it knows. */
     uint32_t peer_mask;
+    /* Added to now_ms to stamp the batches a leader makes (value.h): the wall clock's
+     * offset from the driver's clock, so that stamps are Unix time in ms. 0: batches are
+     * not stamped (the simulator, whose clients set no deadlines, keeps its seeds'
+     * stories). */
+    uint64_t stamp_offset_ms;
 } node_config_t;
 
 /* Sensible defaults for `id` of `node_count` nodes. */

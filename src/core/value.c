@@ -52,11 +52,18 @@ bool batch_validate(const uint8_t *bytes, uint32_t size)
     if (bytes == NULL || size < BATCH_HEADER_BYTES || size > BATCH_BYTES_MAX) {
         return false;
     }
-    uint32_t count = get_u32(bytes);
+    uint32_t header = get_u32(bytes);
+    uint32_t count = header & ~BATCH_STAMPED;
     if (count == 0 || count > BATCH_COMMANDS_MAX) {
         return false;
     }
     uint32_t offset = BATCH_HEADER_BYTES;
+    if ((header & BATCH_STAMPED) != 0) {
+        if (size - offset < BATCH_STAMP_BYTES) {
+            return false;
+        }
+        offset += BATCH_STAMP_BYTES;
+    }
     for (uint32_t i = 0; i < count; i++) {
         if (size - offset < BATCH_COMMAND_HEADER_BYTES) {
             return false;
@@ -83,6 +90,12 @@ uint64_t batch_encoded_bytes(const command_t *commands, uint32_t count)
 
 bool batch_encode(value_t *out, const command_t *commands, uint32_t count)
 {
+    return batch_encode_stamped(out, commands, count, 0);
+}
+
+bool batch_encode_stamped(value_t *out, const command_t *commands, uint32_t count,
+                          uint64_t stamp_ms)
+{
     assert(out != NULL);
     *out = value_noop();
     if (count == 0 || count > BATCH_COMMANDS_MAX) {
@@ -94,7 +107,7 @@ bool batch_encode(value_t *out, const command_t *commands, uint32_t count)
             return false;
         }
     }
-    uint64_t total = batch_encoded_bytes(commands, count);
+    uint64_t total = batch_encoded_bytes(commands, count) + (stamp_ms != 0 ? BATCH_STAMP_BYTES : 0);
     if (total > BATCH_BYTES_MAX) {
         return false;
     }
@@ -102,8 +115,12 @@ bool batch_encode(value_t *out, const command_t *commands, uint32_t count)
     if (bytes == NULL) {
         return false;
     }
-    put_u32(bytes, count);
+    put_u32(bytes, count | (stamp_ms != 0 ? BATCH_STAMPED : 0u));
     size_t offset = BATCH_HEADER_BYTES;
+    if (stamp_ms != 0) {
+        put_u64(bytes + offset, stamp_ms);
+        offset += BATCH_STAMP_BYTES;
+    }
     for (uint32_t i = 0; i < count; i++) {
         put_u64(bytes + offset, commands[i].client_id);
         put_u64(bytes + offset + 8, commands[i].sequence);
@@ -128,8 +145,9 @@ void batch_iter_init(batch_iter_t *it, const value_t *batch)
     if (batch->kind != VALUE_BATCH || batch->size < BATCH_HEADER_BYTES) {
         return;
     }
-    it->remaining = get_u32(batch->bytes);
-    it->offset = BATCH_HEADER_BYTES;
+    uint32_t header = get_u32(batch->bytes);
+    it->remaining = header & ~BATCH_STAMPED;
+    it->offset = BATCH_HEADER_BYTES + ((header & BATCH_STAMPED) != 0 ? BATCH_STAMP_BYTES : 0u);
     assert(it->remaining <= BATCH_COMMANDS_MAX);
 }
 
@@ -156,7 +174,16 @@ uint32_t batch_count(const value_t *batch)
     if (batch->kind != VALUE_BATCH || batch->size < BATCH_HEADER_BYTES) {
         return 0;
     }
-    return get_u32(batch->bytes);
+    return get_u32(batch->bytes) & ~BATCH_STAMPED;
+}
+
+uint64_t batch_stamp(const value_t *batch)
+{
+    if (batch->kind != VALUE_BATCH || batch->size < BATCH_HEADER_BYTES + BATCH_STAMP_BYTES ||
+        (get_u32(batch->bytes) & BATCH_STAMPED) == 0) {
+        return 0;
+    }
+    return get_u64(batch->bytes + BATCH_HEADER_BYTES);
 }
 
 /* Membership values (docs/design.md "Membership change"). */

@@ -5,10 +5,14 @@
  * A batch is encoded once, when the leader makes it, and travels, persists and applies as
  * those same bytes:
  *
- *   u32 count, then count times: u64 client_id, u64 sequence, u32 length, length bytes
+ *   u32 header, [u64 stamp_ms], then count times: u64 client_id, u64 sequence,
+ *   u32 length, length bytes
  *
- * all little-endian. Every bound below is checked where input enters: a batch that breaks
- * one is refused, never truncated. */
+ * all little-endian. The header's low 31 bits are the count; bit 31 (BATCH_STAMPED) says a
+ * u64 stamp follows: the leader's clock in ms when it made the batch, which the state
+ * machine uses as its time (docs/design.md "Expiry"). A batch without the bit has stamp 0
+ * (time does not advance), as every batch written before stamps existed. Every bound below is
+ * checked where input enters: a batch that breaks one is refused, never truncated. */
 #ifndef BALLOT_CORE_VALUE_H
 #define BALLOT_CORE_VALUE_H
 
@@ -25,6 +29,8 @@
  * budget still travels alone, so this is at least one maximal command). */
 #define BATCH_BYTES_MAX            ((uint32_t)(4u * 1024u * 1024u))
 #define BATCH_HEADER_BYTES         4u
+#define BATCH_STAMP_BYTES          8u
+#define BATCH_STAMPED              0x80000000u
 #define BATCH_COMMAND_HEADER_BYTES 20u
 /* A forwarded command's sequence is at most this: one connection never sends 2^48
  * commands, and a higher one would make every later command of that client stale. */
@@ -71,6 +77,11 @@ bool batch_validate(const uint8_t *bytes, uint32_t size);
 uint64_t batch_encoded_bytes(const command_t *commands, uint32_t count);
 /* Encodes commands into a new BATCH value; false when out of memory or over a bound. */
 bool batch_encode(value_t *out, const command_t *commands, uint32_t count);
+/* Same, stamped with stamp_ms (0: unstamped, as batch_encode). */
+bool batch_encode_stamped(value_t *out, const command_t *commands, uint32_t count,
+                          uint64_t stamp_ms);
+/* A validated batch's stamp in ms; 0 when it has none (or is not a batch). */
+uint64_t batch_stamp(const value_t *batch);
 /* The iterator assumes a batch that passed batch_validate. */
 void batch_iter_init(batch_iter_t *it, const value_t *batch);
 bool batch_iter_next(batch_iter_t *it, command_t *out);

@@ -188,10 +188,17 @@ void kv_clients_record(kv_clients_t *c, uint64_t client_id, uint64_t sequence,
     }
     assert(sequence > x->sequence || x->sequence == 0);
     x->sequence = sequence;
-    /* Only what a duplicate needs, in one canonical form (snapshots compare bytes). */
-    x->type = reread ? (uint8_t)KV_CACHED_REREAD : (uint8_t)result->type;
-    x->error = reread ? (uint8_t)KV_ERR_NONE : (uint8_t)result->error;
-    x->integer = !reread && result->type == KV_RESULT_INTEGER ? result->integer : 0;
+    /* Only what a duplicate needs, in one canonical form (snapshots compare bytes). A bulk
+     * or array reply is not kept (it may be large): a duplicate says so (kv.h). */
+    kv_result_type_t type = result->type;
+    kv_error_t error = result->error;
+    if (!reread && (type == KV_RESULT_BULK || type == KV_RESULT_RESP)) {
+        type = KV_RESULT_ERROR;
+        error = KV_ERR_UNKEPT;
+    }
+    x->type = reread ? (uint8_t)KV_CACHED_REREAD : (uint8_t)type;
+    x->error = reread || type != KV_RESULT_ERROR ? (uint8_t)KV_ERR_NONE : (uint8_t)error;
+    x->integer = !reread && type == KV_RESULT_INTEGER ? result->integer : 0;
 }
 
 int kv_clients_restore_one(kv_clients_t *c, const kv_client_t *client)
@@ -209,5 +216,8 @@ int kv_clients_restore_one(kv_clients_t *c, const kv_client_t *client)
     x->type = client->type;
     x->error = client->error;
     x->integer = client->integer;
+    x->watching = client->watching;
+    x->watch_mod = client->watch_mod;
+    x->watch_time = client->watch_time;
     return BALLOT_OK;
 }

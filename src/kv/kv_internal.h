@@ -5,12 +5,17 @@
 #include "kv/kv.h"
 
 /* One key and its value in a single allocation (key bytes, then value bytes), so an entry
- * costs its bytes plus this 12-byte header, the allocator's rounding and one table slot.
- * The hash is kept to skip most key comparisons and to rehash without rereading keys. */
+ * costs its bytes plus this 32-byte header, the allocator's rounding and one table slot.
+ * The hash is kept to skip most key comparisons and to rehash without rereading keys.
+ * expire_ms is the deadline in state-machine time (0: none); version is the modification
+ * counter when the key last changed (WATCH). */
 typedef struct kv_entry {
+    uint64_t expire_ms;
+    uint64_t version;
     uint32_t hash;
     uint32_t key_size;
     uint32_t value_size;
+    uint32_t reserved;
     uint8_t data[];
 } kv_entry_t;
 
@@ -50,10 +55,14 @@ kv_entry_t *kv_table_find(const kv_table_t *t, const uint8_t *key, uint32_t key_
                           uint64_t *slot_out);
 /* Room for `more` new keys without growing; BALLOT_ENOMEM when it cannot grow. */
 int kv_table_reserve(kv_table_t *t, uint64_t more);
-/* Sets key to value (insert or replace). The table must have room (kv_table_reserve) for a
- * new key. BALLOT_ENOMEM leaves the table as it was. */
+/* Sets key to value (insert or replace; a replaced entry keeps its deadline and version,
+ * a new one has neither). The table must have room (kv_table_reserve) for a new key.
+ * BALLOT_ENOMEM leaves the table as it was. *out (may be NULL) is the entry. */
 int kv_table_set(kv_table_t *t, const uint8_t *key, uint32_t key_size, const uint8_t *value,
-                 uint32_t value_size);
+                 uint32_t value_size, kv_entry_t **out);
+/* Same with the value made of two parts (APPEND, SETRANGE): a then b. */
+int kv_table_set2(kv_table_t *t, const uint8_t *key, uint32_t key_size, const uint8_t *a,
+                  uint32_t a_size, const uint8_t *b, uint32_t b_size, kv_entry_t **out);
 /* Removes key; true when it was there. */
 bool kv_table_delete(kv_table_t *t, const uint8_t *key, uint32_t key_size);
 /* The allocator's footprint of an entry of this size (glibc: 8-byte header, 16-byte
@@ -69,6 +78,9 @@ typedef struct kv_client {
     uint32_t newer;
     uint8_t type; /* kv_result_type_t, or KV_CACHED_REREAD */
     uint8_t error;
+    uint8_t watching;    /* a WATCH was applied for this client ... */
+    uint64_t watch_mod;  /* ... when the modification counter was this */
+    uint64_t watch_time; /* ... and state-machine time this */
 } kv_client_t;
 
 /* A read (GET) is not kept: a duplicate reads again. */
@@ -100,15 +112,62 @@ void kv_clients_record(kv_clients_t *c, uint64_t client_id, uint64_t sequence,
 /* Appends a restored client as the newest (snapshot order is oldest first). */
 int kv_clients_restore_one(kv_clients_t *c, const kv_client_t *client);
 
+/* A growing reply buffer (RESP), bounded by KV_REPLY_BYTES_MAX. */
+typedef struct kv_out {
+    uint8_t *bytes;
+    uint32_t size;
+    uint32_t cap;
+    bool over; /* something did not fit the bound or memory */
+} kv_out_t;
+
 struct kv {
     kv_config_t config;
     kv_table_t table;
     kv_clients_t clients;
+    /* Replicated: state-machine time, the modification counter (one per applied write,
+     * the version of what it changed) and, for keys that are gone, the counter of their
+     * last deletion by hash bucket (kv_watch_bucket). */
+    uint64_t time_ms;
+    uint64_t mod;
+    uint64_t deleted_mod[KV_WATCH_BUCKETS];
+    uint64_t volatile_count; /* keys with a deadline */
+    /* Not replicated: the reply being built, the client whose command runs. */
+    kv_out_t out;      /* RESP replies (MGET, SCAN ...) */
+    kv_out_t scratch;  /* values copied out before a change (GETSET, SET GET ...) */
+    kv_out_t exec_out; /* the reply of the EXEC being applied */
+    kv_client_t *current;
+    uint64_t random_state;
 };
 
-/* Runs a decoded command (no client table). BALLOT_ENOMEM leaves the state unchanged. */
+/* The bucket of a key for deleted_mod: a fixed hash (every replica agrees on it, whatever
+ * its table seed). */
+uint32_t kv_watch_bucket(const uint8_t *key, uint32_t key_size);
+
+/* RESP output into kv->out (reply.c). */
+void kv_out_reset(kv_out_t *o);
+void kv_out_free(kv_out_t *o);
+void kv_out_array(kv_out_t *o, int64_t count);
+void kv_out_bulk(kv_out_t *o, const uint8_t *bytes, uint32_t size);
+void kv_out_nil(kv_out_t *o);
+void kv_out_integer(kv_out_t *o, int64_t value);
+void kv_out_simple(kv_out_t *o, const char *text);
+void kv_out_error(kv_out_t *o, const char *text);
+/* A result as a RESP element (for EXEC). */
+void kv_out_result(kv_out_t *o, const kv_result_t *r);
+/* Raw bytes. */
+void kv_out_raw(kv_out_t *o, const void *bytes, size_t size);
+
+/* Redis's glob (glob.c): '*', '?', '[...]' with ranges and '^', '\' escapes. */
+bool kv_glob_match(const uint8_t *pattern, uint32_t pattern_size, const uint8_t *text,
+                   uint32_t text_size);
+
+/* Runs a decoded command (no client table) at kv->time_ms. BALLOT_ENOMEM: the node
+ * must stop (kv.h). */
 int kv_execute(kv_t *kv, const kv_command_t *cmd, kv_result_t *result);
-/* Parses a Redis-style decimal int64 (no spaces, no '+', no leading zeros, "-0" refused). */
-bool kv_parse_i64(const uint8_t *text, uint32_t size, int64_t *out);
+/* A float's text, as parsed and as INCRBYFLOAT writes it (Redis's bound). */
+#define KV_FLOAT_TEXT_BYTES 5120u
+bool kv_parse_u64(const uint8_t *text, uint32_t size, uint64_t *out);
+/* Parses a Redis-style float (strtold, no spaces, no NaN). */
+bool kv_parse_ld(const uint8_t *text, uint32_t size, long double *out);
 
 #endif

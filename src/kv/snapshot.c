@@ -12,8 +12,12 @@
 #include "kv/kv_internal.h"
 
 #define SNAPSHOT_HEADER_BYTES  28u
-#define SNAPSHOT_ENTRY_HEADER  8u  /* u32 klen, u32 vlen */
+#define SNAPSHOT_STATE_BYTES   (16u + 8u * KV_WATCH_BUCKETS) /* format 2 */
+#define SNAPSHOT_ENTRY_HEADER  8u                            /* u32 klen, u32 vlen */
+#define SNAPSHOT_ENTRY_EXTRA   16u /* format 2: u64 deadline, u64 version */
 #define SNAPSHOT_CLIENT_BYTES  26u /* u64 id, u64 sequence, u8 type, u8 error, i64 integer */
+#define SNAPSHOT_CLIENT_EXTRA  17u /* format 2: u8 watching, u64 watch_mod, u64 watch_time */
+#define SNAPSHOT_FORMAT_1      1u
 #define SNAPSHOT_TRAILER_BYTES 4u
 #define SNAPSHOT_BUFFER_BYTES  ((size_t)64 * 1024)
 
@@ -109,6 +113,11 @@ static void put_clients(snap_out_t *o, const kv_clients_t *c)
         b[17] = x->error;
         put_u64(b + 18, (uint64_t)x->integer);
         out_put(o, b, sizeof(b));
+        uint8_t w[SNAPSHOT_CLIENT_EXTRA];
+        w[0] = x->watching;
+        put_u64(w + 1, x->watch_mod);
+        put_u64(w + 9, x->watch_time);
+        out_put(o, w, sizeof(w));
     }
     assert(n == c->count);
 }
@@ -124,11 +133,20 @@ int kv_snapshot_write(const kv_t *kv, kv_write_fn write_fn, void *ctx)
         return BALLOT_ENOMEM;
     }
     put_header(&o, kv);
+    uint8_t st[SNAPSHOT_STATE_BYTES];
+    put_u64(st, kv->time_ms);
+    put_u64(st + 8, kv->mod);
+    for (uint32_t i = 0; i < KV_WATCH_BUCKETS; i++) {
+        put_u64(st + 16 + 8u * i, kv->deleted_mod[i]);
+    }
+    out_put(&o, st, sizeof(st));
     for (uint64_t i = 0; i < kv->table.count; i++) {
         const kv_entry_t *e = sorted[i];
-        uint8_t h[SNAPSHOT_ENTRY_HEADER];
+        uint8_t h[SNAPSHOT_ENTRY_HEADER + SNAPSHOT_ENTRY_EXTRA];
         put_u32(h, e->key_size);
         put_u32(h + 4, e->value_size);
+        put_u64(h + 8, e->expire_ms);
+        put_u64(h + 16, e->version);
         out_put(&o, h, sizeof(h));
         out_put(&o, kv_entry_key(e), e->key_size);
         out_put(&o, kv_entry_value(e), e->value_size);
@@ -147,8 +165,10 @@ int kv_snapshot_write(const kv_t *kv, kv_write_fn write_fn, void *ctx)
 
 uint64_t kv_snapshot_bytes(const kv_t *kv)
 {
-    return SNAPSHOT_HEADER_BYTES + kv->table.count * SNAPSHOT_ENTRY_HEADER + kv->table.key_bytes +
-           kv->table.value_bytes + (uint64_t)kv->clients.count * SNAPSHOT_CLIENT_BYTES +
+    return SNAPSHOT_HEADER_BYTES + SNAPSHOT_STATE_BYTES +
+           kv->table.count * (SNAPSHOT_ENTRY_HEADER + SNAPSHOT_ENTRY_EXTRA) + kv->table.key_bytes +
+           kv->table.value_bytes +
+           (uint64_t)kv->clients.count * (SNAPSHOT_CLIENT_BYTES + SNAPSHOT_CLIENT_EXTRA) +
            SNAPSHOT_TRAILER_BYTES;
 }
 
@@ -171,20 +191,30 @@ static const uint8_t *in_take(snap_in_t *in, size_t size)
 
 /* The keys part. With t NULL it only checks (limits; keys ascending strictly, which rules
  * out duplicates); otherwise it also inserts into t. */
-static int restore_keys(const kv_config_t *config, snap_in_t *in, uint64_t count, kv_table_t *t,
-                        char *err, size_t err_bytes)
+static int restore_keys(const kv_config_t *config, snap_in_t *in, uint64_t count, uint32_t format,
+                        kv_t *kv, char *err, size_t err_bytes)
 {
+    kv_table_t *t = kv != NULL ? &kv->table : NULL;
     const uint8_t *previous = NULL;
     uint32_t previous_size = 0;
+    size_t header =
+        SNAPSHOT_ENTRY_HEADER + (format == SNAPSHOT_FORMAT_1 ? 0u : SNAPSHOT_ENTRY_EXTRA);
     for (uint64_t i = 0; i < count; i++) {
-        const uint8_t *h = in_take(in, SNAPSHOT_ENTRY_HEADER);
+        const uint8_t *h = in_take(in, header);
         uint32_t key_size = h != NULL ? get_u32(h) : 0;
         uint32_t value_size = h != NULL ? get_u32(h + 4) : 0;
+        uint64_t expire_ms = h != NULL && format != SNAPSHOT_FORMAT_1 ? get_u64(h + 8) : 0;
+        uint64_t version = h != NULL && format != SNAPSHOT_FORMAT_1 ? get_u64(h + 16) : 0;
         const uint8_t *key = h != NULL ? in_take(in, key_size) : NULL;
         const uint8_t *value = key != NULL ? in_take(in, value_size) : NULL;
         if (value == NULL) {
             return ballot_fail(BALLOT_ECORRUPT, err, err_bytes,
                                "kv snapshot: truncated at key %llu", (unsigned long long)i);
+        }
+        if (expire_ms > (uint64_t)INT64_MAX) {
+            return ballot_fail(BALLOT_ECORRUPT, err, err_bytes,
+                               "kv snapshot: key %llu has deadline %llu ms past the bound",
+                               (unsigned long long)i, (unsigned long long)expire_ms);
         }
         if (key_size > config->key_bytes_max || value_size > config->value_bytes_max) {
             return ballot_fail(BALLOT_EINVAL, err, err_bytes,
@@ -203,8 +233,14 @@ static int restore_keys(const kv_config_t *config, snap_in_t *in, uint64_t count
         }
         previous = key;
         previous_size = key_size;
-        if (t != NULL && kv_table_set(t, key, key_size, value, value_size) != BALLOT_OK) {
+        kv_entry_t *e = NULL;
+        if (t != NULL && kv_table_set(t, key, key_size, value, value_size, &e) != BALLOT_OK) {
             return ballot_fail(BALLOT_ENOMEM, err, err_bytes, "kv snapshot: out of memory");
+        }
+        if (e != NULL) {
+            e->expire_ms = expire_ms;
+            e->version = version;
+            kv->volatile_count += expire_ms != 0 ? 1u : 0u;
         }
     }
     return BALLOT_OK;
@@ -219,6 +255,7 @@ static bool client_canonical(const kv_client_t *x)
     switch (x->type) {
     case KV_CACHED_REREAD:
     case KV_RESULT_OK:
+    case KV_RESULT_NIL:
         return x->error == KV_ERR_NONE && x->integer == 0;
     case KV_RESULT_INTEGER:
         return x->error == KV_ERR_NONE;
@@ -238,8 +275,8 @@ static int id_order(const void *a, const void *b)
 
 /* The clients part. With c NULL it only checks (canonical records, no id twice, which a
  * sorted copy of the ids shows); otherwise it also appends them to c. */
-static int restore_clients(snap_in_t *in, uint32_t count, kv_clients_t *c, char *err,
-                           size_t err_bytes)
+static int restore_clients(snap_in_t *in, uint32_t count, uint32_t format, kv_clients_t *c,
+                           char *err, size_t err_bytes)
 {
     uint64_t *ids = c == NULL ? malloc(((size_t)count + 1) * sizeof(*ids)) : NULL;
     if (c == NULL && ids == NULL) {
@@ -256,7 +293,15 @@ static int restore_clients(snap_in_t *in, uint32_t count, kv_clients_t *c, char 
                               .error = b[17],
                               .integer = (int64_t)get_u64(b + 18)};
         }
-        if (b == NULL || !client_canonical(&x)) {
+        const uint8_t *w =
+            b != NULL && format != SNAPSHOT_FORMAT_1 ? in_take(in, SNAPSHOT_CLIENT_EXTRA) : NULL;
+        if (w != NULL) {
+            x.watching = w[0];
+            x.watch_mod = get_u64(w + 1);
+            x.watch_time = get_u64(w + 9);
+        }
+        bool extra_ok = format == SNAPSHOT_FORMAT_1 || (w != NULL && w[0] <= 1u);
+        if (b == NULL || !extra_ok || !client_canonical(&x)) {
             rc = ballot_fail(BALLOT_ECORRUPT, err, err_bytes,
                              "kv snapshot: client %u truncated or malformed", i);
         } else if (c == NULL) {
@@ -279,6 +324,7 @@ static int restore_clients(snap_in_t *in, uint32_t count, kv_clients_t *c, char 
 }
 
 typedef struct snap_header {
+    uint32_t format;
     uint64_t key_count;
     uint32_t client_count;
 } snap_header_t;
@@ -296,7 +342,9 @@ static int restore_header(const kv_config_t *config, const uint8_t *bytes, size_
         return ballot_fail(BALLOT_ECORRUPT, err, err_bytes,
                            "kv snapshot: checksum 0x%08x, computed 0x%08x", stored, computed);
     }
-    if (get_u32(bytes) != KV_SNAPSHOT_MAGIC || get_u32(bytes + 4) != KV_SNAPSHOT_FORMAT) {
+    h->format = get_u32(bytes + 4);
+    if (get_u32(bytes) != KV_SNAPSHOT_MAGIC ||
+        (h->format != KV_SNAPSHOT_FORMAT && h->format != SNAPSHOT_FORMAT_1)) {
         return ballot_fail(BALLOT_ECORRUPT, err, err_bytes,
                            "kv snapshot: bad magic 0x%08x or format %u", get_u32(bytes),
                            get_u32(bytes + 4));
@@ -304,6 +352,12 @@ static int restore_header(const kv_config_t *config, const uint8_t *bytes, size_
     h->key_count = get_u64(bytes + 16);
     h->client_count = get_u32(bytes + 24);
     size_t body = size - SNAPSHOT_HEADER_BYTES - SNAPSHOT_TRAILER_BYTES;
+    if (h->format != SNAPSHOT_FORMAT_1) {
+        if (body < SNAPSHOT_STATE_BYTES) {
+            return ballot_fail(BALLOT_ECORRUPT, err, err_bytes, "kv snapshot: truncated state");
+        }
+        body -= SNAPSHOT_STATE_BYTES;
+    }
     /* Counts are checked against the bytes present before anything is sized by them. */
     if (h->key_count > body / SNAPSHOT_ENTRY_HEADER ||
         h->client_count > body / SNAPSHOT_CLIENT_BYTES) {
@@ -319,22 +373,47 @@ static int restore_header(const kv_config_t *config, const uint8_t *bytes, size_
     return BALLOT_OK;
 }
 
-/* One pass over the body: checks only when table and clients are NULL, else builds. */
+/* One pass over the body: checks only when kv is NULL, else builds into kv. */
 static int restore_body(const kv_config_t *config, const uint8_t *bytes, size_t size,
-                        const snap_header_t *h, kv_table_t *table, kv_clients_t *clients, char *err,
-                        size_t err_bytes)
+                        const snap_header_t *h, kv_t *kv, char *err, size_t err_bytes)
 {
     snap_in_t in = {.p = bytes + SNAPSHOT_HEADER_BYTES,
                     .left = size - SNAPSHOT_HEADER_BYTES - SNAPSHOT_TRAILER_BYTES};
     int rc = BALLOT_OK;
-    if (table != NULL && kv_table_reserve(table, h->key_count) != BALLOT_OK) {
+    if (h->format != SNAPSHOT_FORMAT_1) {
+        const uint8_t *st = in_take(&in, SNAPSHOT_STATE_BYTES);
+        if (st == NULL) {
+            return ballot_fail(BALLOT_ECORRUPT, err, err_bytes, "kv snapshot: truncated state");
+        }
+        uint64_t mod = get_u64(st + 8);
+        if (get_u64(st) > KV_TIME_MS_MAX) {
+            return ballot_fail(BALLOT_ECORRUPT, err, err_bytes,
+                               "kv snapshot: time %llu ms past the bound",
+                               (unsigned long long)get_u64(st));
+        }
+        for (uint32_t i = 0; i < KV_WATCH_BUCKETS; i++) {
+            if (get_u64(st + 16 + 8u * i) > mod) {
+                return ballot_fail(BALLOT_ECORRUPT, err, err_bytes,
+                                   "kv snapshot: watch bucket %u past the counter", i);
+            }
+        }
+        if (kv != NULL) {
+            kv->time_ms = get_u64(st);
+            kv->mod = mod;
+            for (uint32_t i = 0; i < KV_WATCH_BUCKETS; i++) {
+                kv->deleted_mod[i] = get_u64(st + 16 + 8u * i);
+            }
+        }
+    }
+    if (kv != NULL && kv_table_reserve(&kv->table, h->key_count) != BALLOT_OK) {
         rc = ballot_fail(BALLOT_ENOMEM, err, err_bytes, "kv snapshot: out of memory");
     }
     if (rc == BALLOT_OK) {
-        rc = restore_keys(config, &in, h->key_count, table, err, err_bytes);
+        rc = restore_keys(config, &in, h->key_count, h->format, kv, err, err_bytes);
     }
     if (rc == BALLOT_OK) {
-        rc = restore_clients(&in, h->client_count, clients, err, err_bytes);
+        rc = restore_clients(&in, h->client_count, h->format, kv != NULL ? &kv->clients : NULL, err,
+                             err_bytes);
     }
     if (rc == BALLOT_OK && in.left != 0) {
         rc = ballot_fail(BALLOT_ECORRUPT, err, err_bytes,
@@ -343,29 +422,36 @@ static int restore_body(const kv_config_t *config, const uint8_t *bytes, size_t 
     return rc;
 }
 
+/* Empty state: no keys, no clients, time and counters 0. */
+static void kv_reset_state(kv_t *kv)
+{
+    kv_table_free(&kv->table);
+    kv_clients_free(&kv->clients);
+    kv_table_init(&kv->table, kv->config.hash_seed);
+    kv_clients_init(&kv->clients, kv->config.clients_max, kv->config.hash_seed);
+    kv->time_ms = 0;
+    kv->mod = 0;
+    kv->volatile_count = 0;
+    memset(kv->deleted_mod, 0, sizeof(kv->deleted_mod));
+}
+
 int kv_snapshot_restore(kv_t *kv, const uint8_t *bytes, size_t size, char *err, size_t err_bytes)
 {
-    snap_header_t h = {0, 0};
+    snap_header_t h = {0, 0, 0};
     int rc = restore_header(&kv->config, bytes, size, &h, err, err_bytes);
     if (rc == BALLOT_OK) {
-        rc = restore_body(&kv->config, bytes, size, &h, NULL, NULL, err, err_bytes);
+        rc = restore_body(&kv->config, bytes, size, &h, NULL, err, err_bytes);
     }
     if (rc != BALLOT_OK) {
         return rc;
     }
     /* The snapshot is sound: only now does the old state go, so that the old and the new
      * state never take memory together. */
-    kv_table_free(&kv->table);
-    kv_clients_free(&kv->clients);
-    kv_table_init(&kv->table, kv->config.hash_seed);
-    kv_clients_init(&kv->clients, kv->config.clients_max, kv->config.hash_seed);
-    rc = restore_body(&kv->config, bytes, size, &h, &kv->table, &kv->clients, err, err_bytes);
+    kv_reset_state(kv);
+    rc = restore_body(&kv->config, bytes, size, &h, kv, err, err_bytes);
     if (rc != BALLOT_OK) {
         assert(rc == BALLOT_ENOMEM);
-        kv_table_free(&kv->table);
-        kv_clients_free(&kv->clients);
-        kv_table_init(&kv->table, kv->config.hash_seed);
-        kv_clients_init(&kv->clients, kv->config.clients_max, kv->config.hash_seed);
+        kv_reset_state(kv);
     }
     return rc;
 }

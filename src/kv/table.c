@@ -110,29 +110,43 @@ int kv_table_reserve(kv_table_t *t, uint64_t more)
     return capacity == t->capacity ? BALLOT_OK : table_resize(t, capacity);
 }
 
-static kv_entry_t *entry_new(uint32_t hash, const uint8_t *key, uint32_t key_size,
-                             const uint8_t *value, uint32_t value_size)
+static kv_entry_t *entry_new(uint32_t hash, const uint8_t *key, uint32_t key_size, const uint8_t *a,
+                             uint32_t a_size, const uint8_t *b, uint32_t b_size)
 {
+    uint32_t value_size = a_size + b_size;
     kv_entry_t *e = malloc(sizeof(kv_entry_t) + (size_t)key_size + value_size);
     if (e == NULL) {
         return NULL;
     }
+    e->expire_ms = 0;
+    e->version = 0;
     e->hash = hash;
     e->key_size = key_size;
     e->value_size = value_size;
+    e->reserved = 0;
     if (key_size > 0) {
         memcpy(e->data, key, key_size);
     }
-    if (value_size > 0) {
-        memcpy(e->data + key_size, value, value_size);
+    if (a_size > 0) {
+        memcpy(e->data + key_size, a, a_size);
+    }
+    if (b_size > 0) {
+        memcpy(e->data + key_size + a_size, b, b_size);
     }
     return e;
 }
 
-static int table_replace(kv_table_t *t, uint64_t slot, const uint8_t *value, uint32_t value_size)
+/* The new value is a then b. a may point into the entry's own value at its start (APPEND,
+ * SETRANGE keep a prefix), or anywhere in it when b is empty (CAS k v v, SET from a view). */
+static int table_replace(kv_table_t *t, uint64_t slot, const uint8_t *a, uint32_t a_size,
+                         const uint8_t *b, uint32_t b_size)
 {
     kv_entry_t *old = t->slots[slot];
     uint32_t old_size = old->value_size;
+    uint32_t value_size = a_size + b_size;
+    const uint8_t *old_value = old->data + old->key_size;
+    bool a_inside = a_size > 0 && a >= old_value && a < old_value + old_size;
+    size_t a_offset = a_inside ? (size_t)(a - old_value) : 0;
     if (old_size != value_size) {
         kv_entry_t *e = realloc(old, sizeof(kv_entry_t) + (size_t)old->key_size + value_size);
         if (e == NULL) {
@@ -140,10 +154,16 @@ static int table_replace(kv_table_t *t, uint64_t slot, const uint8_t *value, uin
         }
         t->slots[slot] = e;
         old = e;
+        if (a_inside) {
+            a = old->data + old->key_size + a_offset;
+        }
     }
-    /* memmove: value may point into the entry itself (CAS k v v, SET from a GET view). */
-    if (value_size > 0) {
-        memmove(old->data + old->key_size, value, value_size);
+    /* memmove: a may point into the entry itself. */
+    if (a_size > 0) {
+        memmove(old->data + old->key_size, a, a_size);
+    }
+    if (b_size > 0) {
+        memmove(old->data + old->key_size + a_size, b, b_size);
     }
     old->value_size = value_size;
     t->value_bytes = t->value_bytes - old_size + value_size;
@@ -152,26 +172,39 @@ static int table_replace(kv_table_t *t, uint64_t slot, const uint8_t *value, uin
     return BALLOT_OK;
 }
 
-int kv_table_set(kv_table_t *t, const uint8_t *key, uint32_t key_size, const uint8_t *value,
-                 uint32_t value_size)
+int kv_table_set2(kv_table_t *t, const uint8_t *key, uint32_t key_size, const uint8_t *a,
+                  uint32_t a_size, const uint8_t *b, uint32_t b_size, kv_entry_t **out)
 {
     uint64_t slot = 0;
     if (kv_table_find(t, key, key_size, &slot) != NULL) {
-        return table_replace(t, slot, value, value_size);
+        int rc = table_replace(t, slot, a, a_size, b, b_size);
+        if (rc == BALLOT_OK && out != NULL) {
+            *out = t->slots[slot];
+        }
+        return rc;
     }
     assert(t->capacity > 0);
     assert(t->count + 1 <= t->capacity / TABLE_LOAD_DEN * TABLE_LOAD_NUM);
     uint32_t hash = (uint32_t)kv_table_hash(t, key, key_size);
-    kv_entry_t *e = entry_new(hash, key, key_size, value, value_size);
+    kv_entry_t *e = entry_new(hash, key, key_size, a, a_size, b, b_size);
     if (e == NULL) {
         return BALLOT_ENOMEM;
     }
     table_place(t->slots, t->capacity, e);
     t->count++;
     t->key_bytes += key_size;
-    t->value_bytes += value_size;
-    t->alloc_bytes += kv_entry_alloc_bytes(key_size, value_size);
+    t->value_bytes += e->value_size;
+    t->alloc_bytes += kv_entry_alloc_bytes(key_size, e->value_size);
+    if (out != NULL) {
+        *out = e;
+    }
     return BALLOT_OK;
+}
+
+int kv_table_set(kv_table_t *t, const uint8_t *key, uint32_t key_size, const uint8_t *value,
+                 uint32_t value_size, kv_entry_t **out)
+{
+    return kv_table_set2(t, key, key_size, value, value_size, NULL, 0, out);
 }
 
 /* Backward-shift deletion: after emptying slot `hole`, moves later members of the probe

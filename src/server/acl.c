@@ -40,6 +40,53 @@ static const acl_command_t acl_commands[] = {
     {"incr", NULL, ACL_CAT_WRITE | ACL_CAT_STRING | ACL_CAT_FAST},
     {"cas", NULL, ACL_CAT_WRITE | ACL_CAT_STRING | ACL_CAT_SLOW},
     {"dbsize", NULL, ACL_CAT_KEYSPACE | ACL_CAT_READ | ACL_CAT_FAST},
+    {"incrby", NULL, ACL_CAT_WRITE | ACL_CAT_STRING | ACL_CAT_FAST},
+    {"decr", NULL, ACL_CAT_WRITE | ACL_CAT_STRING | ACL_CAT_FAST},
+    {"decrby", NULL, ACL_CAT_WRITE | ACL_CAT_STRING | ACL_CAT_FAST},
+    {"incrbyfloat", NULL, ACL_CAT_WRITE | ACL_CAT_STRING | ACL_CAT_FAST},
+    {"mget", NULL, ACL_CAT_READ | ACL_CAT_STRING | ACL_CAT_FAST},
+    {"mset", NULL, ACL_CAT_WRITE | ACL_CAT_STRING | ACL_CAT_SLOW},
+    {"msetnx", NULL, ACL_CAT_WRITE | ACL_CAT_STRING | ACL_CAT_SLOW},
+    {"append", NULL, ACL_CAT_WRITE | ACL_CAT_STRING | ACL_CAT_FAST},
+    {"strlen", NULL, ACL_CAT_READ | ACL_CAT_STRING | ACL_CAT_FAST},
+    {"getrange", NULL, ACL_CAT_READ | ACL_CAT_STRING | ACL_CAT_SLOW},
+    {"substr", NULL, ACL_CAT_READ | ACL_CAT_STRING | ACL_CAT_SLOW},
+    {"setrange", NULL, ACL_CAT_WRITE | ACL_CAT_STRING | ACL_CAT_SLOW},
+    {"setnx", NULL, ACL_CAT_WRITE | ACL_CAT_STRING | ACL_CAT_FAST},
+    {"getset", NULL, ACL_CAT_WRITE | ACL_CAT_STRING | ACL_CAT_FAST},
+    {"getdel", NULL, ACL_CAT_WRITE | ACL_CAT_STRING | ACL_CAT_FAST},
+    {"getex", NULL, ACL_CAT_WRITE | ACL_CAT_STRING | ACL_CAT_FAST},
+    {"setex", NULL, ACL_CAT_WRITE | ACL_CAT_STRING | ACL_CAT_SLOW},
+    {"psetex", NULL, ACL_CAT_WRITE | ACL_CAT_STRING | ACL_CAT_SLOW},
+    {"unlink", NULL, ACL_CAT_KEYSPACE | ACL_CAT_WRITE | ACL_CAT_FAST},
+    {"type", NULL, ACL_CAT_KEYSPACE | ACL_CAT_READ | ACL_CAT_FAST},
+    {"rename", NULL, ACL_CAT_KEYSPACE | ACL_CAT_WRITE | ACL_CAT_SLOW},
+    {"renamenx", NULL, ACL_CAT_KEYSPACE | ACL_CAT_WRITE | ACL_CAT_FAST},
+    {"copy", NULL, ACL_CAT_KEYSPACE | ACL_CAT_WRITE | ACL_CAT_SLOW},
+    {"keys", NULL, ACL_CAT_KEYSPACE | ACL_CAT_READ | ACL_CAT_SLOW | ACL_CAT_DANGEROUS},
+    {"scan", NULL, ACL_CAT_KEYSPACE | ACL_CAT_READ | ACL_CAT_SLOW},
+    {"randomkey", NULL, ACL_CAT_KEYSPACE | ACL_CAT_READ | ACL_CAT_SLOW},
+    {"touch", NULL, ACL_CAT_KEYSPACE | ACL_CAT_READ | ACL_CAT_FAST},
+    {"flushdb", NULL, CAT_ADMIN_ONLY | ACL_CAT_KEYSPACE | ACL_CAT_WRITE},
+    {"flushall", NULL, CAT_ADMIN_ONLY | ACL_CAT_KEYSPACE | ACL_CAT_WRITE},
+    {"expire", NULL, ACL_CAT_KEYSPACE | ACL_CAT_WRITE | ACL_CAT_FAST},
+    {"pexpire", NULL, ACL_CAT_KEYSPACE | ACL_CAT_WRITE | ACL_CAT_FAST},
+    {"expireat", NULL, ACL_CAT_KEYSPACE | ACL_CAT_WRITE | ACL_CAT_FAST},
+    {"pexpireat", NULL, ACL_CAT_KEYSPACE | ACL_CAT_WRITE | ACL_CAT_FAST},
+    {"persist", NULL, ACL_CAT_KEYSPACE | ACL_CAT_WRITE | ACL_CAT_FAST},
+    {"ttl", NULL, ACL_CAT_KEYSPACE | ACL_CAT_READ | ACL_CAT_FAST},
+    {"pttl", NULL, ACL_CAT_KEYSPACE | ACL_CAT_READ | ACL_CAT_FAST},
+    {"expiretime", NULL, ACL_CAT_KEYSPACE | ACL_CAT_READ | ACL_CAT_FAST},
+    {"pexpiretime", NULL, ACL_CAT_KEYSPACE | ACL_CAT_READ | ACL_CAT_FAST},
+    {"multi", NULL, ACL_CAT_TRANSACTION | ACL_CAT_FAST},
+    {"exec", NULL, ACL_CAT_TRANSACTION | ACL_CAT_SLOW},
+    {"discard", NULL, ACL_CAT_TRANSACTION | ACL_CAT_FAST},
+    {"watch", NULL, ACL_CAT_TRANSACTION | ACL_CAT_FAST},
+    {"unwatch", NULL, ACL_CAT_TRANSACTION | ACL_CAT_FAST},
+    {"reset", NULL, ACL_CAT_FAST | ACL_CAT_CONNECTION},
+    {"eval", NULL, ACL_CAT_SCRIPTING | ACL_CAT_SLOW},
+    {"evalsha", NULL, ACL_CAT_SCRIPTING | ACL_CAT_SLOW},
+    {"script", NULL, ACL_CAT_SCRIPTING | ACL_CAT_SLOW},
     {"ping", NULL, ACL_CAT_FAST | ACL_CAT_CONNECTION},
     {"echo", NULL, ACL_CAT_FAST | ACL_CAT_CONNECTION},
     {"select", NULL, ACL_CAT_FAST | ACL_CAT_CONNECTION},
@@ -75,7 +122,8 @@ static const acl_command_t acl_commands[] = {
     {"acl", "*", CAT_ADMIN_ONLY},
 };
 #define ACL_COMMAND_COUNT (sizeof(acl_commands) / sizeof(acl_commands[0]))
-_Static_assert(ACL_COMMAND_COUNT <= 64, "one bit per command in acl_user_t.allowed");
+_Static_assert(ACL_COMMAND_COUNT <= 64u * ACL_COMMANDS_WORDS,
+               "one bit per command in acl_user_t.allowed");
 
 static const struct {
     const char *name;
@@ -90,10 +138,35 @@ static const struct {
     {"admin", ACL_CAT_ADMIN},
     {"dangerous", ACL_CAT_DANGEROUS},
     {"connection", ACL_CAT_CONNECTION},
+    {"transaction", ACL_CAT_TRANSACTION},
+    {"scripting", ACL_CAT_SCRIPTING},
 };
 #define ACL_CATEGORY_COUNT (sizeof(acl_categories) / sizeof(acl_categories[0]))
-#define ACL_ALL_COMMANDS                                                                           \
-    (ACL_COMMAND_COUNT == 64 ? UINT64_MAX : (UINT64_C(1) << ACL_COMMAND_COUNT) - 1)
+/* The catalogue's bit set. */
+typedef struct acl_bits {
+    uint64_t w[ACL_COMMANDS_WORDS];
+} acl_bits_t;
+
+static void acl_bits_all(uint64_t *bits)
+{
+    for (uint32_t i = 0; i < ACL_COMMANDS_WORDS; i++) {
+        uint32_t from = i * 64u;
+        uint32_t n = ACL_COMMAND_COUNT > from ? (uint32_t)ACL_COMMAND_COUNT - from : 0u;
+        bits[i] = n >= 64u ? UINT64_MAX : (UINT64_C(1) << n) - 1u;
+    }
+}
+
+static bool acl_bits_are_all(const uint64_t *bits)
+{
+    uint64_t all[ACL_COMMANDS_WORDS];
+    acl_bits_all(all);
+    return memcmp(all, bits, sizeof(all)) == 0;
+}
+
+static void acl_bits_clear(uint64_t *bits)
+{
+    memset(bits, 0, ACL_COMMANDS_WORDS * sizeof(uint64_t));
+}
 
 uint32_t acl_command_count(void)
 {
@@ -279,13 +352,14 @@ bool acl_addr_is_loopback(const char *peer_text)
 
 bool acl_user_unrestricted(const acl_user_t *user)
 {
-    return user->allkeys && user->allowed == ACL_ALL_COMMANDS;
+    return user->allkeys && acl_bits_are_all(user->allowed);
 }
 
 bool acl_user_may_run(const acl_user_t *user, int command)
 {
     return command >= 0 && (uint32_t)command < ACL_COMMAND_COUNT &&
-           (user->allowed & (UINT64_C(1) << command)) != 0;
+           (user->allowed[(uint32_t)command / 64u] & (UINT64_C(1) << ((uint32_t)command % 64u))) !=
+               0;
 }
 
 bool acl_user_may_access(const acl_user_t *user, const uint8_t *key, size_t size)
@@ -373,7 +447,7 @@ void acl_user_describe(const acl_user_t *user, char *buf, size_t buf_bytes)
         acl_append(buf, buf_bytes, &len, user->patterns[i]);
     }
     acl_append(buf, buf_bytes, &len, " resetchannels");
-    if (user->allowed == ACL_ALL_COMMANDS) {
+    if (acl_bits_are_all(user->allowed)) {
         acl_append(buf, buf_bytes, &len, " +@all");
     } else {
         acl_append(buf, buf_bytes, &len, " -@all");
@@ -455,7 +529,7 @@ acl_t *acl_open(void)
     u->enabled = true;
     u->nopass = true;
     u->allkeys = true;
-    u->allowed = ACL_ALL_COMMANDS;
+    acl_bits_all(u->allowed);
     return &acl_open_set;
 }
 
@@ -568,18 +642,18 @@ static int acl_rule_command(acl_parse_state_t *st, acl_user_t *u, const char *ru
 {
     bool add = rule[0] == '+';
     const char *what = rule + 1;
-    uint64_t bits = 0;
+    acl_bits_t bits = {{0}};
     if (what[0] == '@') {
         const char *cat = what + 1;
         if (strcasecmp(cat, "all") == 0) {
-            bits = ACL_ALL_COMMANDS;
+            acl_bits_all(bits.w);
         } else {
             uint32_t bit = acl_category_find((const uint8_t *)cat, strlen(cat));
             if (bit == 0) {
                 return acl_fail(st, "unknown command category '%.64s' (ACL CAT lists them)", cat);
             }
             for (uint32_t i = 0; i < ACL_COMMAND_COUNT; i++) {
-                bits |= (acl_commands[i].cats & bit) != 0 ? UINT64_C(1) << i : 0;
+                bits.w[i / 64u] |= (acl_commands[i].cats & bit) != 0 ? UINT64_C(1) << (i % 64u) : 0;
             }
         }
     } else {
@@ -592,14 +666,17 @@ static int acl_rule_command(acl_parse_state_t *st, acl_user_t *u, const char *ru
             }
             if (bar == NULL ||
                 (c->sub != NULL && strcmp(c->sub, "*") != 0 && strcasecmp(bar + 1, c->sub) == 0)) {
-                bits |= UINT64_C(1) << i;
+                bits.w[i / 64u] |= UINT64_C(1) << (i % 64u);
             }
         }
-        if (bits == 0) {
+        acl_bits_t none = {{0}};
+        if (memcmp(&bits, &none, sizeof(bits)) == 0) {
             return acl_fail(st, "unknown command '%.64s' in rule '%.80s'", what, rule);
         }
     }
-    u->allowed = add ? (u->allowed | bits) : (u->allowed & ~bits);
+    for (uint32_t i = 0; i < ACL_COMMANDS_WORDS; i++) {
+        u->allowed[i] = add ? (u->allowed[i] | bits.w[i]) : (u->allowed[i] & ~bits.w[i]);
+    }
     return acl_rule_text(st, u, rule);
 }
 
@@ -640,7 +717,7 @@ static int acl_rule(acl_parse_state_t *st, acl_user_t *u, const char *rule)
     } else if (strcasecmp(rule, "allcommands") == 0) {
         return acl_rule_command(st, u, "+@all");
     } else if (strcasecmp(rule, "nocommands") == 0) {
-        u->allowed = 0;
+        acl_bits_clear(u->allowed);
         u->rules[0] = '\0';
     } else if (strcasecmp(rule, "reset") == 0) {
         char name[ACL_NAME_BYTES_MAX];
@@ -649,7 +726,7 @@ static int acl_rule(acl_parse_state_t *st, acl_user_t *u, const char *rule)
         memcpy(u->name, name, sizeof(name));
     } else if ((rule[0] == '+' || rule[0] == '-') && rule[1] != '\0') {
         if (strcasecmp(rule, "-@all") == 0) {
-            u->allowed = 0;
+            acl_bits_clear(u->allowed);
             u->rules[0] = '\0';
             return 0;
         }

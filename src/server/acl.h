@@ -38,7 +38,12 @@ enum {
     ACL_CAT_ADMIN = 1u << 6,
     ACL_CAT_DANGEROUS = 1u << 7,
     ACL_CAT_CONNECTION = 1u << 8,
+    ACL_CAT_TRANSACTION = 1u << 9,
+    ACL_CAT_SCRIPTING = 1u << 10,
 };
+
+/* Bits of the command catalogue: one per command. */
+#define ACL_COMMANDS_WORDS 2u
 
 typedef struct acl_user {
     char name[ACL_NAME_BYTES_MAX];
@@ -49,7 +54,7 @@ typedef struct acl_user {
     uint8_t passwords[ACL_PASSWORDS_MAX][ACL_HASH_BYTES];
     uint32_t pattern_count;
     char patterns[ACL_PATTERNS_MAX][ACL_PATTERN_BYTES_MAX];
-    uint64_t allowed; /* bit i: command i of the catalogue */
+    uint64_t allowed[ACL_COMMANDS_WORDS]; /* bit i: command i of the catalogue */
     char rules[ACL_RULES_BYTES_MAX];
 } acl_user_t;
 

@@ -82,6 +82,8 @@ static void clients_on_close(net_conn_t *conn, void *user, net_close_reason_t re
         free(client->ring[i].reply);
     }
     free(client->ring);
+    free(client->multi_buf);
+    free(client->watch_buf);
     idmap_remove(&srv->client_map, client->client_id);
     if (client->ready_listed) {
         clients_unlist_ready(srv, client);
@@ -365,7 +367,8 @@ void clients_on_apply_result(server_t *srv, const command_t *command, const kv_r
     request->result_type = r->type;
     request->integer = r->integer;
     request->error = r->error;
-    if (r->type == KV_RESULT_BULK && !client_store_reply(request, r->bytes, r->size)) {
+    if ((r->type == KV_RESULT_BULK || r->type == KV_RESULT_RESP) &&
+        !client_store_reply(request, r->bytes, r->size)) {
         /* Applied, but its reply cannot be held: no error may say "not applied", so the
          * connection closes, which promises nothing. */
         log_warn("client %s: out of memory for a reply of %u bytes; closing",
@@ -491,6 +494,7 @@ static void clients_tick_request(server_t *srv, client_t *client, request_t *r, 
 
 void clients_tick(server_t *srv, uint64_t now_ms)
 {
+    clients_expire_tick(srv, now_ms);
     for (client_t *client = srv->clients; client != NULL; client = client->next) {
         /* Answers held back while the client's output was over CLIENT_DRAIN_PENDING_MAX. */
         if (client->count > client->waiting && !client->ready_listed &&
@@ -520,4 +524,52 @@ void clients_resubmit_all(server_t *srv, uint64_t now_ms)
             }
         }
     }
+}
+
+/* Collects expired keys into an EXPIRED command. */
+typedef struct expire_batch {
+    kv_command_t *cmd;
+    uint64_t bytes;
+} expire_batch_t;
+
+static void clients_expire_key(void *ctx, const uint8_t *key, uint32_t key_size)
+{
+    expire_batch_t *b = ctx;
+    if (b->cmd->arg_count < CLIENTS_EXPIRE_KEYS_MAX &&
+        b->bytes + 4u + key_size <= CLIENTS_EXPIRE_BYTES_MAX) {
+        b->cmd->args[b->cmd->arg_count++] = (kv_slice_t){.bytes = key, .size = key_size};
+        b->bytes += 4u + key_size;
+    }
+}
+
+void clients_expire_tick(server_t *srv, uint64_t now_ms)
+{
+    if (kv_volatile_count(srv->kv) == 0 || srv->disk_full ||
+        !node_serves_lease_reads(srv->node, now_ms)) {
+        return;
+    }
+    /* At most CLIENTS_EXPIRE_SLOTS slots of the table per tick and one command of at most
+     * CLIENTS_EXPIRE_KEYS_MAX keys: bounded work, never a full scan per tick. The state
+     * machine deletes only what is expired in its own time, so a key given a new
+     * deadline meanwhile stays. */
+    kv_command_t *cmd = &srv->scratch_exec;
+    cmd->op = KV_EXPIRED;
+    cmd->arg_count = 0;
+    expire_batch_t batch = {.cmd = cmd, .bytes = 8};
+    kv_expiry_scan(srv->kv, server_wall_ms(), &srv->expire_cursor, CLIENTS_EXPIRE_SLOTS,
+                   CLIENTS_EXPIRE_KEYS_MAX, clients_expire_key, &batch);
+    if (cmd->arg_count == 0) {
+        return;
+    }
+    uint8_t *bytes = malloc((size_t)batch.bytes);
+    size_t written = 0;
+    if (bytes != NULL && kv_command_encode(cmd, &srv->kv_config, bytes, (size_t)batch.bytes,
+                                           &written) == BALLOT_OK) {
+        command_t command = {
+            .client_id = 0, .sequence = 0, .size = (uint32_t)written, .bytes = bytes};
+        if (node_submit(srv->node, &command, now_ms) == BALLOT_OK) {
+            srv->stat_expired_proposed += cmd->arg_count;
+        }
+    }
+    free(bytes);
 }

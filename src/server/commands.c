@@ -1,6 +1,6 @@
 /* The RESP commands: the key-value ones go through the log (writes) or a read barrier
  * (reads); the rest are answered here, enough for redis-cli, redis-benchmark and common
- * client libraries to connect (docs/operations.md lists them). */
+ * client libraries to connect (docs/commands.md lists them all). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 
 #include "server/acl.h"
 #include "server/log.h"
@@ -31,6 +32,7 @@ typedef struct command_entry {
     int first_key;
     int last_key;
     command_fn fn; /* NULL: a key-value command */
+    int step;      /* between keys (0 taken as 1) */
 } command_entry_t;
 
 static bool args_is(const command_args_t *args, uint32_t i, const char *word)
@@ -104,13 +106,21 @@ static void cmd_info(client_t *client, const command_args_t *args)
     wire_buf_free(&text);
 }
 
+/* Only database 0 exists. SELECT of another one fails, and so does every later command of
+ * the connection until SELECT 0 or RESET: a client configured for database 2 must not
+ * write to database 0 unnoticed (docs/commands.md). */
 static void cmd_select(client_t *client, const command_args_t *args)
 {
+    int64_t db = 0;
     if (args->argc != 2) {
         reply_arity(client, args);
-    } else if (args_is(args, 1, "0")) {
+    } else if (!kv_parse_i64(args->argv[1], args->len[1], &db)) {
+        client_reply_error(client, "ERR value is not an integer or out of range");
+    } else if (db == 0) {
+        client->db_refused = 0;
         reply_simple(client, "OK");
     } else {
+        client->db_refused = db > 0 && db < INT32_MAX ? (uint32_t)db : UINT32_MAX;
         client_reply_error(client, "ERR DB index is out of range");
     }
 }
@@ -135,12 +145,6 @@ static void cmd_readwrite(client_t *client, const command_args_t *args)
     (void)args;
     client->stale_reads = false;
     reply_simple(client, "OK");
-}
-
-static void cmd_dbsize(client_t *client, const command_args_t *args)
-{
-    (void)args;
-    reply_integer(client, (int64_t)kv_key_count(client->srv->kv));
 }
 
 static void cmd_time(client_t *client, const command_args_t *args)
@@ -643,36 +647,88 @@ static void cmd_member(client_t *client, const command_args_t *args)
 
 static void cmd_data(client_t *client, const command_args_t *args);
 static void cmd_command(client_t *client, const command_args_t *args);
+static void cmd_multi(client_t *client, const command_args_t *args);
+static void cmd_exec(client_t *client, const command_args_t *args);
+static void cmd_discard(client_t *client, const command_args_t *args);
+static void cmd_watch(client_t *client, const command_args_t *args);
+static void cmd_unwatch(client_t *client, const command_args_t *args);
+static void cmd_reset(client_t *client, const command_args_t *args);
+static void cmd_eval(client_t *client, const command_args_t *args);
+static void cmd_evalsha(client_t *client, const command_args_t *args);
+static void cmd_script(client_t *client, const command_args_t *args);
 
+/* The commands answered here; the key-value ones come from the state machine
+ * (kv_op_describe) and are listed after these by COMMAND. */
 static const command_entry_t command_table[] = {
-    {"get", 2, "readonly", 1, 1, NULL},
-    {"set", 3, "write", 1, 1, NULL},
-    {"del", -2, "write", 1, -1, NULL},
-    {"exists", -2, "readonly", 1, -1, NULL},
-    {"incr", 2, "write", 1, 1, NULL},
-    {"cas", 4, "write", 1, 1, NULL},
-    {"ping", -1, "fast", 0, 0, cmd_ping},
-    {"echo", 2, "fast", 0, 0, cmd_echo},
-    {"info", -1, "loading", 0, 0, cmd_info},
-    {"command", -1, "loading", 0, 0, cmd_command},
-    {"config", -2, "admin", 0, 0, cmd_config},
-    {"client", -2, "admin", 0, 0, cmd_client},
-    {"select", 2, "fast", 0, 0, cmd_select},
-    {"quit", -1, "fast", 0, 0, cmd_quit},
-    {"readonly", 1, "fast", 0, 0, cmd_readonly},
-    {"readwrite", 1, "fast", 0, 0, cmd_readwrite},
-    {"dbsize", 1, "readonly", 0, 0, cmd_dbsize},
-    {"time", 1, "fast", 0, 0, cmd_time},
-    {"auth", -2, "fast", 0, 0, cmd_auth},
-    {"hello", -1, "fast", 0, 0, cmd_hello},
-    {"ballot.transfer", 2, "admin", 0, 0, cmd_transfer},
-    {"acl", -2, "admin", 0, 0, cmd_acl},
-    {"ballot.snapshot", -2, "admin", 0, 0, cmd_snapshot},
-    {"slowlog", -2, "admin", 0, 0, cmd_slowlog},
-    {"cluster", -2, "admin", 0, 0, cmd_cluster},
-    {"ballot.member", -2, "admin", 0, 0, cmd_member},
+    {"ping", -1, "fast", 0, 0, cmd_ping, 0},
+    {"echo", 2, "fast", 0, 0, cmd_echo, 0},
+    {"info", -1, "loading", 0, 0, cmd_info, 0},
+    {"command", -1, "loading", 0, 0, cmd_command, 0},
+    {"config", -2, "admin", 0, 0, cmd_config, 0},
+    {"client", -2, "admin", 0, 0, cmd_client, 0},
+    {"select", 2, "fast", 0, 0, cmd_select, 0},
+    {"quit", -1, "fast", 0, 0, cmd_quit, 0},
+    {"readonly", 1, "fast", 0, 0, cmd_readonly, 0},
+    {"readwrite", 1, "fast", 0, 0, cmd_readwrite, 0},
+    {"time", 1, "fast", 0, 0, cmd_time, 0},
+    {"auth", -2, "fast", 0, 0, cmd_auth, 0},
+    {"hello", -1, "fast", 0, 0, cmd_hello, 0},
+    {"ballot.transfer", 2, "admin", 0, 0, cmd_transfer, 0},
+    {"acl", -2, "admin", 0, 0, cmd_acl, 0},
+    {"ballot.snapshot", -2, "admin", 0, 0, cmd_snapshot, 0},
+    {"multi", 1, "fast", 0, 0, cmd_multi, 0},
+    {"exec", 1, "slow", 0, 0, cmd_exec, 0},
+    {"discard", 1, "fast", 0, 0, cmd_discard, 0},
+    {"watch", -2, "fast", 1, -1, cmd_watch, 1},
+    {"unwatch", 1, "fast", 0, 0, cmd_unwatch, 0},
+    {"reset", 1, "fast", 0, 0, cmd_reset, 0},
+    {"eval", -3, "noscript", 0, 0, cmd_eval, 0},
+    {"evalsha", -3, "noscript", 0, 0, cmd_evalsha, 0},
+    {"script", -2, "noscript", 0, 0, cmd_script, 0},
+    {"slowlog", -2, "admin", 0, 0, cmd_slowlog, 0},
+    {"cluster", -2, "admin", 0, 0, cmd_cluster, 0},
+    {"ballot.member", -2, "admin", 0, 0, cmd_member, 0},
 };
 #define COMMAND_TABLE_COUNT (sizeof(command_table) / sizeof(command_table[0]))
+
+/* The key-value commands, one entry per op clients may name (filled on first use). */
+static command_entry_t kv_entries[KV_OP_MAX + 1];
+static uint32_t kv_entry_count;
+
+static void kv_entries_init(void)
+{
+    if (kv_entry_count != 0) {
+        return;
+    }
+    for (int op = 1; op <= (int)KV_OP_MAX; op++) {
+        const char *name = kv_op_name((kv_op_t)op);
+        static char lower[KV_OP_MAX + 1][16];
+        size_t n = strlen(name);
+        for (size_t i = 0; i < n && i + 1 < sizeof(lower[op]); i++) {
+            lower[op][i] = (char)(name[i] >= 'A' && name[i] <= 'Z' ? name[i] - 'A' + 'a' : name[i]);
+        }
+        if (kv_op_from_name((const uint8_t *)lower[op], (uint32_t)n) != (kv_op_t)op) {
+            continue; /* EXEC, WATCH, EXPIRED: made by ballotd, not named by clients */
+        }
+        command_entry_t *e = &kv_entries[kv_entry_count++];
+        kv_op_describe((kv_op_t)op, &e->arity, &e->first_key, &e->last_key, &e->step);
+        e->name = lower[op];
+        e->flags = kv_op_is_read((kv_op_t)op) ? "readonly" : "write";
+        e->fn = NULL;
+    }
+}
+
+static uint32_t command_total(void)
+{
+    kv_entries_init();
+    return (uint32_t)COMMAND_TABLE_COUNT + kv_entry_count;
+}
+
+static const command_entry_t *command_at(uint32_t i)
+{
+    kv_entries_init();
+    return i < COMMAND_TABLE_COUNT ? &command_table[i] : &kv_entries[i - COMMAND_TABLE_COUNT];
+}
 
 static void command_describe(wire_buf_t *out, const command_entry_t *e)
 {
@@ -683,13 +739,13 @@ static void command_describe(wire_buf_t *out, const command_entry_t *e)
     resp_reply_simple(out, e->flags);
     resp_reply_integer(out, e->first_key);
     resp_reply_integer(out, e->last_key);
-    resp_reply_integer(out, e->first_key != 0 ? 1 : 0);
+    resp_reply_integer(out, e->first_key != 0 ? (e->step != 0 ? e->step : 1) : 0);
 }
 
 static const command_entry_t *command_find(const uint8_t *name, uint32_t size)
 {
-    for (size_t i = 0; i < COMMAND_TABLE_COUNT; i++) {
-        const command_entry_t *e = &command_table[i];
+    for (uint32_t i = 0; i < command_total(); i++) {
+        const command_entry_t *e = command_at(i);
         if (strlen(e->name) == size && strncasecmp(e->name, (const char *)name, size) == 0) {
             return e;
         }
@@ -697,23 +753,82 @@ static const command_entry_t *command_find(const uint8_t *name, uint32_t size)
     return NULL;
 }
 
+/* The group COMMAND DOCS reports. */
+static const char *command_group(const command_entry_t *e)
+{
+    static const char *const keyspace[] = {
+        "del",       "unlink", "exists",    "type",       "rename",      "renamenx", "copy",
+        "keys",      "scan",   "randomkey", "touch",      "expire",      "pexpire",  "expireat",
+        "pexpireat", "ttl",    "pttl",      "expiretime", "pexpiretime", "persist"};
+    static const char *const server[] = {"info", "command", "config",  "time",
+                                         "acl",  "dbsize",  "flushdb", "flushall"};
+    static const char *const transactions[] = {"multi", "exec", "discard", "watch", "unwatch"};
+    for (size_t i = 0; i < sizeof(keyspace) / sizeof(keyspace[0]); i++) {
+        if (strcmp(e->name, keyspace[i]) == 0) {
+            return "generic";
+        }
+    }
+    for (size_t i = 0; i < sizeof(server) / sizeof(server[0]); i++) {
+        if (strcmp(e->name, server[i]) == 0) {
+            return "server";
+        }
+    }
+    for (size_t i = 0; i < sizeof(transactions) / sizeof(transactions[0]); i++) {
+        if (strcmp(e->name, transactions[i]) == 0) {
+            return "transactions";
+        }
+    }
+    if (e->fn != NULL) {
+        return strncmp(e->name, "ballot.", 7) == 0 ? "server" : "connection";
+    }
+    return "string";
+}
+
+/* COMMAND DOCS: what is true of every command here, the group, and where to read more. */
+static void command_docs_one(wire_buf_t *out, const command_entry_t *e)
+{
+    static const char summary[] = "see docs/commands.md";
+    const char *group = command_group(e);
+    resp_reply_bulk(out, e->name, strlen(e->name));
+    resp_reply_array_header(out, 4);
+    resp_reply_bulk(out, "summary", 7);
+    resp_reply_bulk(out, summary, sizeof(summary) - 1);
+    resp_reply_bulk(out, "group", 5);
+    resp_reply_bulk(out, group, strlen(group));
+}
+
 static void cmd_command(client_t *client, const command_args_t *args)
 {
     wire_buf_t *out = server_scratch(client->srv);
-    if (args->argc == 1 || args_is(args, 1, "LIST")) {
+    uint32_t total = command_total();
+    if (args->argc == 1 || (args_is(args, 1, "LIST") && args->argc == 2)) {
         bool list = args->argc > 1;
-        resp_reply_array_header(out, (int64_t)COMMAND_TABLE_COUNT);
-        for (size_t i = 0; i < COMMAND_TABLE_COUNT; i++) {
+        resp_reply_array_header(out, (int64_t)total);
+        for (uint32_t i = 0; i < total; i++) {
+            const command_entry_t *e = command_at(i);
             if (list) {
-                resp_reply_bulk(out, command_table[i].name, strlen(command_table[i].name));
+                resp_reply_bulk(out, e->name, strlen(e->name));
             } else {
-                command_describe(out, &command_table[i]);
+                command_describe(out, e);
             }
         }
-    } else if (args_is(args, 1, "COUNT")) {
-        resp_reply_integer(out, (int64_t)COMMAND_TABLE_COUNT);
+    } else if (args_is(args, 1, "COUNT") && args->argc == 2) {
+        resp_reply_integer(out, (int64_t)total);
     } else if (args_is(args, 1, "DOCS")) {
-        resp_reply_array_header(out, 0);
+        int64_t found = 0;
+        for (uint32_t a = 2; a < args->argc; a++) {
+            found += command_find(args->argv[a], args->len[a]) != NULL ? 1 : 0;
+        }
+        resp_reply_array_header(out, 2 * (args->argc == 2 ? (int64_t)total : found));
+        for (uint32_t i = 0; args->argc == 2 && i < total; i++) {
+            command_docs_one(out, command_at(i));
+        }
+        for (uint32_t a = 2; a < args->argc; a++) {
+            const command_entry_t *e = command_find(args->argv[a], args->len[a]);
+            if (e != NULL) {
+                command_docs_one(out, e);
+            }
+        }
     } else if (args_is(args, 1, "INFO")) {
         resp_reply_array_header(out, (int64_t)args->argc - 2);
         for (uint32_t a = 2; a < args->argc; a++) {
@@ -725,10 +840,453 @@ static void cmd_command(client_t *client, const command_args_t *args)
             }
         }
     } else {
-        client_reply_error(client, "ERR unknown subcommand of COMMAND. Try COMMAND HELP.");
+        client_reply_error(
+            client,
+            "ERR unknown subcommand or wrong number of arguments for '%.*s'. Try COMMAND HELP.",
+            (int)(args->len[1] < COMMAND_NAME_BYTES_MAX ? args->len[1] : COMMAND_NAME_BYTES_MAX),
+            (const char *)args->argv[1]);
         return;
     }
     client_reply_now(client, out);
+}
+
+/* ---- transactions (docs/design.md "Transactions") ---- */
+
+static void multi_reset(client_t *client)
+{
+    client->multi = false;
+    client->multi_failed = false;
+    client->multi_size = 0;
+    client->multi_count = 0;
+    if (client->multi_cap > REQUEST_BUFFER_KEEP_BYTES) {
+        free(client->multi_buf);
+        client->multi_buf = NULL;
+        client->multi_cap = 0;
+    }
+}
+
+static void watch_reset(client_t *client)
+{
+    client->watching = false;
+    client->watch_size = 0;
+    client->watch_count = 0;
+    if (client->watch_cap > REQUEST_BUFFER_KEEP_BYTES) {
+        free(client->watch_buf);
+        client->watch_buf = NULL;
+        client->watch_cap = 0;
+    }
+}
+
+/* Makes room for an item of n bytes (u32 length + bytes) at the end of a client buffer,
+ * within COMMAND_BYTES_MAX; returns where its bytes go, or NULL. */
+static uint8_t *buf_item(uint8_t **buf, uint32_t *size, uint32_t *cap, uint32_t n)
+{
+    uint64_t need = (uint64_t)*size + 4u + n;
+    if (need > COMMAND_BYTES_MAX) {
+        return NULL;
+    }
+    if (need > *cap) {
+        uint64_t grown = *cap < 256u ? 256u : *cap;
+        while (grown < need) {
+            grown *= 2u;
+        }
+        uint8_t *p = realloc(*buf, (size_t)grown);
+        if (p == NULL) {
+            return NULL;
+        }
+        *buf = p;
+        *cap = (uint32_t)grown;
+    }
+    uint8_t *at = *buf + *size;
+    at[0] = (uint8_t)n;
+    at[1] = (uint8_t)(n >> 8);
+    at[2] = (uint8_t)(n >> 16);
+    at[3] = (uint8_t)(n >> 24);
+    *size = (uint32_t)need;
+    return at + 4;
+}
+
+/* Splits a buffer of u32 length + bytes items into args, from args[at]. */
+static uint32_t buf_split(const uint8_t *buf, uint32_t size, kv_slice_t *args, uint32_t at)
+{
+    uint32_t offset = 0;
+    while (offset + 4u <= size) {
+        uint32_t n = (uint32_t)buf[offset] | (uint32_t)buf[offset + 1] << 8 |
+                     (uint32_t)buf[offset + 2] << 16 | (uint32_t)buf[offset + 3] << 24;
+        args[at++] = (kv_slice_t){.bytes = buf + offset + 4, .size = n};
+        offset += 4u + n;
+    }
+    return at;
+}
+
+static void cmd_multi(client_t *client, const command_args_t *args)
+{
+    (void)args;
+    if (client->multi) {
+        client_reply_error(client, "ERR MULTI calls can not be nested");
+        return;
+    }
+    multi_reset(client);
+    client->multi = true;
+    reply_simple(client, "OK");
+}
+
+static void cmd_discard(client_t *client, const command_args_t *args)
+{
+    (void)args;
+    if (!client->multi) {
+        client_reply_error(client, "ERR DISCARD without MULTI");
+        return;
+    }
+    multi_reset(client);
+    watch_reset(client);
+    reply_simple(client, "OK");
+}
+
+/* A command after MULTI: checked as Redis checks it (known, arity, ACL), then kept. */
+static void multi_queue(client_t *client, const command_args_t *args)
+{
+    server_t *srv = client->srv;
+    char err[KV_ERROR_BYTES];
+    kv_command_t *cmd = &srv->scratch_cmd;
+    int rc = kv_command_from_argv_ex(args->argc, args->argv, args->len, &srv->kv_config, false, cmd,
+                                     err, sizeof(err));
+    if (rc != BALLOT_OK) {
+        client->multi_failed = true;
+        client_reply_error(client, "%s", err);
+        return;
+    }
+    size_t size = kv_command_encoded_bytes(cmd);
+    uint32_t before = client->multi_size;
+    uint8_t *dest = NULL;
+    size_t written = 0;
+    if (client->multi_count + client->watch_count < CLIENT_MULTI_ARGS_MAX &&
+        size <= COMMAND_BYTES_MAX) {
+        dest =
+            buf_item(&client->multi_buf, &client->multi_size, &client->multi_cap, (uint32_t)size);
+    }
+    if (dest == NULL ||
+        kv_command_encode_queued(cmd, &srv->kv_config, dest, size, &written) != BALLOT_OK) {
+        client->multi_size = before;
+        client->multi_failed = true;
+        client_reply_error(client,
+                           "ERR a transaction holds at most %u commands and watched keys and "
+                           "%u bytes",
+                           CLIENT_MULTI_ARGS_MAX, (unsigned)COMMAND_BYTES_MAX);
+        return;
+    }
+    client->multi_count++;
+    reply_simple(client, "QUEUED");
+}
+
+/* Submits a command this server made (EXEC, WATCH) as a write of the connection. */
+static void submit_made(client_t *client, const kv_command_t *cmd)
+{
+    server_t *srv = client->srv;
+    if (srv->disk_full) {
+        client_reply_error(client, "ERR disk full: writes are refused until space is freed");
+        return;
+    }
+    request_t *r = client_push_request(client, REQUEST_WRITE);
+    if (r == NULL) {
+        net_conn_close(client->conn);
+        return;
+    }
+    uint64_t now = server_now_ms();
+    r->deadline_ms = now + srv->cfg->request_timeout_ms;
+    size_t written = 0;
+    size_t size = kv_command_encoded_bytes(cmd);
+    if (!client_reserve_cmd(r, size) ||
+        kv_command_encode(cmd, &srv->kv_config, r->cmd, r->cmd_cap, &written) != BALLOT_OK) {
+        client_finish_error(client, r, "TOOLARGE transaction exceeds %u bytes",
+                            (unsigned)COMMAND_BYTES_MAX);
+        return;
+    }
+    r->cmd_size = (uint32_t)written;
+    r->sequence = ++client->next_sequence;
+    if (client_write_retry_pending(client)) {
+        r->submitted_ms = now;
+        r->retry_at_ms = now;
+    } else {
+        client_submit_write(client, r, now);
+    }
+}
+
+static void cmd_exec(client_t *client, const command_args_t *args)
+{
+    (void)args;
+    if (!client->multi) {
+        client_reply_error(client, "ERR EXEC without MULTI");
+        return;
+    }
+    if (client->multi_failed) {
+        multi_reset(client);
+        watch_reset(client);
+        client_reply_error(client, "EXECABORT Transaction discarded because of previous errors.");
+        return;
+    }
+    server_t *srv = client->srv;
+    kv_command_t *cmd = &srv->scratch_exec;
+    uint8_t watched[4];
+    uint32_t w = client->watching ? client->watch_count : 0;
+    watched[0] = (uint8_t)w;
+    watched[1] = (uint8_t)(w >> 8);
+    watched[2] = (uint8_t)(w >> 16);
+    watched[3] = (uint8_t)(w >> 24);
+    cmd->op = KV_EXEC;
+    cmd->args[0] = (kv_slice_t){.bytes = watched, .size = 4};
+    uint32_t n = 1;
+    if (w > 0) {
+        n = buf_split(client->watch_buf, client->watch_size, cmd->args, n);
+    }
+    n = buf_split(client->multi_buf, client->multi_size, cmd->args, n);
+    cmd->arg_count = n;
+    submit_made(client, cmd);
+    /* The request holds its own copy of the encoding. */
+    multi_reset(client);
+    watch_reset(client);
+}
+
+static void cmd_watch(client_t *client, const command_args_t *args)
+{
+    if (client->multi) {
+        client_reply_error(client, "ERR WATCH inside MULTI is not allowed");
+        return;
+    }
+    uint32_t size = client->watch_size;
+    uint32_t count = client->watch_count;
+    for (uint32_t i = 1; i < args->argc; i++) {
+        uint8_t *dest = NULL;
+        if (args->len[i] <= client->srv->kv_config.key_bytes_max &&
+            count + 1 <= CLIENT_MULTI_ARGS_MAX / 2u) {
+            dest = buf_item(&client->watch_buf, &size, &client->watch_cap, args->len[i]);
+        }
+        if (dest == NULL) {
+            client_reply_error(client, "ERR WATCH holds at most %u keys and %u bytes",
+                               CLIENT_MULTI_ARGS_MAX / 2u, (unsigned)COMMAND_BYTES_MAX);
+            return;
+        }
+        if (args->len[i] > 0) {
+            memcpy(dest, args->argv[i], args->len[i]);
+        }
+        count++;
+    }
+    client->watch_size = size;
+    client->watch_count = count;
+    if (client->watching) {
+        /* Watched since the first WATCH: a later key is checked from that point too
+         * (docs/design.md "Transactions"). */
+        reply_simple(client, "OK");
+        return;
+    }
+    client->watching = true;
+    kv_command_t *cmd = &client->srv->scratch_exec;
+    cmd->op = KV_WATCH;
+    cmd->arg_count = 0;
+    submit_made(client, cmd);
+}
+
+static void cmd_unwatch(client_t *client, const command_args_t *args)
+{
+    (void)args;
+    watch_reset(client);
+    reply_simple(client, "OK");
+}
+
+static void cmd_reset(client_t *client, const command_args_t *args)
+{
+    (void)args;
+    multi_reset(client);
+    watch_reset(client);
+    client->db_refused = 0;
+    client->stale_reads = false;
+    reply_simple(client, "RESET");
+}
+
+/* ---- scripts (docs/commands.md "Scripts"): no Lua runs here. The lock recipes of
+ * client libraries are recognised by the SHA-1 of their text with whitespace runs made one
+ * space, and run as the state machine's own atomic commands. ---- */
+
+typedef struct script_recipe {
+    const char *normalized_sha1; /* hex */
+    kv_op_t op;
+    uint32_t args; /* ARGV count; KEYS is always one key */
+    const char *name;
+} script_recipe_t;
+
+static const script_recipe_t script_recipes[] = {
+    /* redis-py 4.x Lock: release, extend, reacquire. */
+    {"2aef8d7ce63503709a01cbf6ad6bb4b93d5c3909", KV_DELIFEQ, 1, "redis-py Lock release"},
+    {"829408cc83d4524666232bd8beebe3bcf873ac70", KV_PEXTENDIFEQ, 3, "redis-py Lock extend"},
+    {"042112cf75a3fdabb4e02600ce494eff4b2d2906", KV_PEXPIREIFEQ, 2, "redis-py Lock reacquire"},
+};
+#define SCRIPT_RECIPE_COUNT (sizeof(script_recipes) / sizeof(script_recipes[0]))
+/* SHA-1 of scripts loaded as sent (what EVALSHA names) -> recipe; oldest replaced first. */
+#define SCRIPT_LOADED_MAX 64u
+static struct {
+    char sha1[41];
+    uint32_t recipe;
+} script_loaded[SCRIPT_LOADED_MAX];
+static uint32_t script_loaded_next;
+
+static void sha1_hex(const uint8_t *bytes, size_t size, char hex[41])
+{
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    hex[0] = '\0';
+    if (EVP_Digest(bytes, size, digest, &n, EVP_sha1(), NULL) != 1 || n != 20) {
+        return;
+    }
+    for (unsigned int i = 0; i < n; i++) {
+        snprintf(hex + 2 * i, 3, "%02x", digest[i]);
+    }
+}
+
+/* The recipe of a script's text, or -1. */
+static int script_recognise(const uint8_t *text, uint32_t size)
+{
+    uint8_t *norm = malloc(size > 0 ? size : 1u);
+    if (norm == NULL) {
+        return -1;
+    }
+    size_t n = 0;
+    bool space = false;
+    for (uint32_t i = 0; i < size; i++) {
+        bool ws = text[i] == ' ' || text[i] == '\t' || text[i] == '\n' || text[i] == '\r' ||
+                  text[i] == '\v' || text[i] == '\f';
+        if (ws) {
+            space = n > 0;
+            continue;
+        }
+        if (space) {
+            norm[n++] = ' ';
+            space = false;
+        }
+        norm[n++] = text[i];
+    }
+    char hex[41];
+    sha1_hex(norm, n, hex);
+    free(norm);
+    for (uint32_t i = 0; i < SCRIPT_RECIPE_COUNT; i++) {
+        if (strcmp(hex, script_recipes[i].normalized_sha1) == 0) {
+            return (int)i;
+        }
+    }
+    return -1;
+}
+
+static int script_find_loaded(const uint8_t *sha, uint32_t size)
+{
+    for (uint32_t i = 0; i < SCRIPT_LOADED_MAX; i++) {
+        if (size == 40 && script_loaded[i].sha1[0] != '\0' &&
+            strncasecmp(script_loaded[i].sha1, (const char *)sha, 40) == 0) {
+            return (int)script_loaded[i].recipe;
+        }
+    }
+    return -1;
+}
+
+static void script_remember(const uint8_t *text, uint32_t size, int recipe, char hex[41])
+{
+    sha1_hex(text, size, hex);
+    if (script_find_loaded((const uint8_t *)hex, 40) < 0) {
+        uint32_t at = script_loaded_next++ % SCRIPT_LOADED_MAX;
+        memcpy(script_loaded[at].sha1, hex, 41);
+        script_loaded[at].recipe = (uint32_t)recipe;
+    }
+}
+
+static void submit_made(client_t *client, const kv_command_t *cmd);
+
+/* EVAL/EVALSHA with a recognised recipe: numkeys 1, the recipe's argument count. */
+static void script_run(client_t *client, const command_args_t *args, int recipe)
+{
+    const script_recipe_t *r = &script_recipes[recipe];
+    int64_t numkeys = 0;
+    if (!kv_parse_i64(args->argv[2], args->len[2], &numkeys) || numkeys < 0) {
+        client_reply_error(client, "ERR value is not an integer or out of range");
+        return;
+    }
+    if (numkeys > (int64_t)args->argc - 3) {
+        client_reply_error(client, "ERR Number of keys can't be greater than number of args");
+        return;
+    }
+    if (numkeys != 1 || args->argc != 4u + r->args) {
+        client_reply_error(client, "ERR %s takes one key and %u arguments", r->name, r->args);
+        return;
+    }
+    if (!acl_user_unrestricted(client->user) &&
+        !acl_user_may_access(client->user, args->argv[3], args->len[3])) {
+        client->srv->stat_denied_commands++;
+        client_reply_error(client, "NOPERM No permissions to access a key");
+        return;
+    }
+    kv_command_t *cmd = &client->srv->scratch_exec;
+    cmd->op = r->op;
+    cmd->arg_count = 1u + r->args;
+    for (uint32_t i = 0; i < cmd->arg_count; i++) {
+        cmd->args[i] = (kv_slice_t){.bytes = args->argv[3 + i], .size = args->len[3 + i]};
+    }
+    char err[KV_ERROR_BYTES];
+    if (kv_command_check(cmd, &client->srv->kv_config, err, sizeof(err)) != BALLOT_OK) {
+        client_reply_error(client, "%s", err);
+        return;
+    }
+    submit_made(client, cmd);
+}
+
+static void cmd_eval(client_t *client, const command_args_t *args)
+{
+    int recipe = script_recognise(args->argv[1], args->len[1]);
+    if (recipe < 0) {
+        client_reply_error(client, "ERR ballotd runs no Lua scripts; it recognises only the lock "
+                                   "recipes listed in docs/commands.md");
+        return;
+    }
+    char hex[41];
+    script_remember(args->argv[1], args->len[1], recipe, hex);
+    script_run(client, args, recipe);
+}
+
+static void cmd_evalsha(client_t *client, const command_args_t *args)
+{
+    int recipe = script_find_loaded(args->argv[1], args->len[1]);
+    if (recipe < 0) {
+        client_reply_error(client, "NOSCRIPT No matching script. Please use EVAL.");
+        return;
+    }
+    script_run(client, args, recipe);
+}
+
+static void cmd_script(client_t *client, const command_args_t *args)
+{
+    if (args_is(args, 1, "LOAD") && args->argc == 3) {
+        int recipe = script_recognise(args->argv[2], args->len[2]);
+        if (recipe < 0) {
+            client_reply_error(client, "ERR ballotd runs no Lua scripts; it recognises only the "
+                                       "lock recipes listed in docs/commands.md");
+            return;
+        }
+        char hex[41];
+        script_remember(args->argv[2], args->len[2], recipe, hex);
+        reply_bulk(client, hex, 40);
+    } else if (args_is(args, 1, "EXISTS") && args->argc >= 3) {
+        wire_buf_t *out = server_scratch(client->srv);
+        resp_reply_array_header(out, (int64_t)args->argc - 2);
+        for (uint32_t i = 2; i < args->argc; i++) {
+            resp_reply_integer(out, script_find_loaded(args->argv[i], args->len[i]) >= 0 ? 1 : 0);
+        }
+        client_reply_now(client, out);
+    } else if (args_is(args, 1, "FLUSH")) {
+        memset(script_loaded, 0, sizeof(script_loaded));
+        reply_simple(client, "OK");
+    } else {
+        client_reply_error(
+            client,
+            "ERR unknown subcommand or wrong number of arguments for '%.*s'. Try SCRIPT HELP.",
+            (int)(args->len[1] < COMMAND_NAME_BYTES_MAX ? args->len[1] : COMMAND_NAME_BYTES_MAX),
+            (const char *)args->argv[1]);
+    }
 }
 
 static void cmd_data(client_t *client, const command_args_t *args)
@@ -807,7 +1365,7 @@ static const char *commands_acl_name(const command_entry_t *e, int id, const com
 }
 
 /* The client's user may run this command on these keys; otherwise answers NOPERM. Keys are
- * the arguments COMMAND reports as keys (first_key..last_key). */
+ * the arguments COMMAND reports as keys (first_key..last_key, every step). */
 static bool commands_permitted(client_t *client, const command_entry_t *e,
                                const command_args_t *args)
 {
@@ -831,7 +1389,8 @@ static bool commands_permitted(client_t *client, const command_entry_t *e,
         return true;
     }
     uint32_t last = e->last_key < 0 ? args->argc - 1 : (uint32_t)e->last_key;
-    for (uint32_t i = (uint32_t)e->first_key; i <= last && i < args->argc; i++) {
+    uint32_t step = e->step > 0 ? (uint32_t)e->step : 1u;
+    for (uint32_t i = (uint32_t)e->first_key; i <= last && i < args->argc; i += step) {
         if (!acl_user_may_access(user, args->argv[i], args->len[i])) {
             client->srv->stat_denied_commands++;
             client_reply_error(client, "NOPERM No permissions to access a key");
@@ -839,6 +1398,13 @@ static bool commands_permitted(client_t *client, const command_entry_t *e,
         }
     }
     return true;
+}
+
+/* Commands that run at once even inside MULTI, as in Redis. */
+static bool runs_in_multi(const command_entry_t *e)
+{
+    return e->fn == cmd_exec || e->fn == cmd_discard || e->fn == cmd_multi || e->fn == cmd_watch ||
+           e->fn == cmd_quit || e->fn == cmd_reset;
 }
 
 void commands_dispatch(client_t *client, uint32_t argc, const uint8_t *const *argv,
@@ -852,15 +1418,41 @@ void commands_dispatch(client_t *client, uint32_t argc, const uint8_t *const *ar
     bool no_auth = e != NULL && (e->fn == cmd_auth || e->fn == cmd_hello || e->fn == cmd_quit);
     if (!no_auth) {
         if (client->user == NULL) {
+            client->multi_failed = client->multi;
             client_reply_error(client, "NOAUTH Authentication required.");
             return;
         }
         if (e != NULL && !acl_user_unrestricted(client->user) &&
             !commands_permitted(client, e, &args)) {
+            client->multi_failed = client->multi;
             return;
         }
     }
+    bool db_ok = e != NULL && (e->fn == cmd_select || e->fn == cmd_reset || e->fn == cmd_quit ||
+                               e->fn == cmd_auth || e->fn == cmd_hello);
+    if (client->db_refused != 0 && !db_ok) {
+        client->multi_failed = client->multi;
+        client_reply_error(client,
+                           "ERR SELECT %u failed: ballotd has only database 0; this connection "
+                           "refuses commands until SELECT 0 or RESET",
+                           client->db_refused);
+        return;
+    }
+    if (client->multi && (e == NULL || !runs_in_multi(e))) {
+        if (e != NULL && e->fn != NULL) {
+            client->multi_failed = true;
+            client_reply_error(client, "ERR '%s' cannot be queued in a transaction by ballotd",
+                               e->name);
+            return;
+        }
+        multi_queue(client, &args);
+        return;
+    }
     if (e != NULL && e->fn != NULL) {
+        if (e->arity > 0 ? argc != (uint32_t)e->arity : argc < (uint32_t)-e->arity) {
+            reply_arity(client, &args);
+            return;
+        }
         e->fn(client, &args);
         return;
     }

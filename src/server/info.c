@@ -145,7 +145,11 @@ static void info_stats(server_t *srv, wire_buf_t *out)
     info_line(out, "kv_memory_bytes:%llu", (unsigned long long)kv_memory_bytes(srv->kv));
     info_blank(out);
     info_line(out, "# Keyspace");
-    info_line(out, "db0:keys=%llu,expires=0,avg_ttl=0", (unsigned long long)kv_key_count(srv->kv));
+    info_line(out, "db0:keys=%llu,expires=%llu,avg_ttl=0",
+              (unsigned long long)kv_key_count(srv->kv),
+              (unsigned long long)kv_volatile_count(srv->kv));
+    info_line(out, "state_machine_time_ms:%llu", (unsigned long long)kv_time_ms(srv->kv));
+    info_line(out, "expired_keys_proposed:%llu", (unsigned long long)srv->stat_expired_proposed);
 }
 
 void commands_info(server_t *srv, wire_buf_t *out)

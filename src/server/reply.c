@@ -290,6 +290,9 @@ static void client_write_result(client_t *client, kv_result_type_t type, int64_t
         out = server_scratch(client->srv);
         resp_reply_error(out, kv_error_text(error));
         break;
+    case KV_RESULT_RESP:
+        net_conn_write(client->conn, bytes, size);
+        return;
     }
     if (out != NULL) {
         net_conn_write(client->conn, out->bytes, out->size);
@@ -297,7 +300,9 @@ static void client_write_result(client_t *client, kv_result_type_t type, int64_t
 }
 
 /* A read is evaluated when its turn comes, so it also sees every write this connection
- * made before it (those were answered first). */
+ * made before it (those were answered first). A key whose deadline passed on this node's
+ * clock reads as missing, even before the leader's deletion is applied (docs/design.md
+ * "Expiry"). */
 static void client_answer_read(client_t *client, const request_t *request)
 {
     server_t *srv = client->srv;
@@ -306,7 +311,7 @@ static void client_answer_read(client_t *client, const request_t *request)
     int rc = kv_command_decode(request->cmd, request->cmd_size, &srv->kv_config, &srv->scratch_cmd,
                                err, sizeof(err));
     if (rc == BALLOT_OK) {
-        rc = kv_read_command(srv->kv, &srv->scratch_cmd, &result);
+        rc = kv_read_now(srv->kv, &srv->scratch_cmd, server_wall_ms(), &result);
     }
     if (rc != BALLOT_OK) {
         wire_buf_t *out = server_scratch(srv);

@@ -11,6 +11,7 @@
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "net/tls.h"
@@ -25,6 +26,24 @@
 uint64_t server_now_ms(void)
 {
     return net_now_ms();
+}
+
+uint64_t server_wall_offset_ms(void)
+{
+    static uint64_t offset;
+    if (offset == 0) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        uint64_t wall = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+        uint64_t mono = net_now_ms();
+        offset = wall > mono ? wall - mono : 1u;
+    }
+    return offset;
+}
+
+uint64_t server_wall_ms(void)
+{
+    return server_now_ms() + server_wall_offset_ms();
 }
 
 void server_fatal(server_t *srv, const char *format, ...)
@@ -602,6 +621,8 @@ static int server_open_parts(server_t *srv, char *msg, size_t msg_bytes)
                 node_cfg.peer_mask |= 1u << id;
             }
         }
+        /* Batches are stamped in Unix ms (docs/design.md "Expiry"). */
+        node_cfg.stamp_offset_ms = server_wall_offset_ms();
         rc = node_create(&srv->node, &node_cfg);
         if (rc != BALLOT_OK) {
             snprintf(msg, msg_bytes, "cannot create the node: %s", ballot_strerror(rc));

@@ -38,6 +38,12 @@
 /* How soon a write refused by a full queue is sent again while an earlier copy of it may
  * still be chosen (it cannot be answered -BUSY: that says "not applied"). */
 #define REQUEST_BUSY_RETRY_MS 100u
+/* Active expiry per tick: table slots looked at, keys proposed for deletion at most. */
+#define CLIENTS_EXPIRE_SLOTS     4096u
+#define CLIENTS_EXPIRE_KEYS_MAX  64u
+#define CLIENTS_EXPIRE_BYTES_MAX (256u * 1024u)
+/* A transaction holds at most this many queued commands plus watched keys. */
+#define CLIENT_MULTI_ARGS_MAX (KV_COMMAND_ARGS_MAX - 1u)
 /* Housekeeping: timeouts, retries, snapshot transfer, trace flush. */
 #define SERVER_TICK_MS 10u
 /* Rounds of the output pump per loop iteration (each drains everything; more rounds only
@@ -132,6 +138,24 @@ struct client {
     uint64_t connected_ms;
     const acl_user_t *user; /* NULL until AUTH (users never change while running) */
     bool evicted;           /* closed to make room for a new client (--max-clients) */
+    /* Transactions (docs/design.md "Transactions"): after MULTI, commands are checked and
+     * kept here (each as u32 length + its kv encoding) until EXEC sends them as one. */
+    bool multi;
+    bool multi_failed; /* a queued command was refused: EXEC answers EXECABORT */
+    uint8_t *multi_buf;
+    uint32_t multi_size;
+    uint32_t multi_cap;
+    uint32_t multi_count;
+    /* WATCH: the keys (u32 length + bytes each); the point they are watched from is in
+     * the replicated client table (a WATCH command through the log). */
+    bool watching;
+    uint8_t *watch_buf;
+    uint32_t watch_size;
+    uint32_t watch_cap;
+    uint32_t watch_count;
+    /* SELECT n>0 failed: every command but SELECT 0, RESET, QUIT, AUTH, HELLO is refused,
+     * so a client configured for another database never writes to database 0. */
+    uint32_t db_refused;
 };
 
 struct peer_link {
@@ -265,6 +289,9 @@ struct server {
     uint64_t next_read_id;
     client_t *ready;
     kv_command_t scratch_cmd;
+    kv_command_t scratch_exec; /* EXEC being built */
+    uint64_t expire_cursor;    /* active expiry: where the table walk goes on */
+    uint64_t stat_expired_proposed;
     wire_buf_t scratch;
     uint8_t *frame_buf; /* snapshot chunks read from disk */
 
@@ -327,6 +354,10 @@ struct server {
 
 /* server.c */
 uint64_t server_now_ms(void);
+/* The wall clock minus server_now_ms(), sampled once per process, and their sum: the
+ * clock batches are stamped with and reads judge deadlines by (docs/design.md "Expiry"). */
+uint64_t server_wall_offset_ms(void);
+uint64_t server_wall_ms(void);
 /* Stops the node on an unrecoverable error: logs why, dumps the trace ring. */
 void server_fatal(server_t *srv, const char *format, ...) __attribute__((format(printf, 2, 3)));
 /* Logs a message the core refused (rc from node_receive), with its sender: a conflict
@@ -354,6 +385,8 @@ void clients_on_read_result(server_t *srv, const read_result_t *result);
 void clients_drain_ready(server_t *srv);
 void clients_tick(server_t *srv, uint64_t now_ms);
 void clients_resubmit_all(server_t *srv, uint64_t now_ms);
+/* A leader proposes deletions of keys whose deadline passed (docs/design.md "Expiry"). */
+void clients_expire_tick(server_t *srv, uint64_t now_ms);
 
 /* commands.c */
 void commands_dispatch(client_t *client, uint32_t argc, const uint8_t *const *argv,

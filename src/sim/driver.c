@@ -51,6 +51,9 @@ static void driver_apply(sim_t *sim, uint32_t id, const apply_t *a)
     if (a->value.kind == VALUE_BATCH) {
         batch_iter_t it;
         command_t cmd;
+        /* State-machine time follows the leader's stamps, as in ballotd (kv_apply_batch):
+         * the digests the agreement checker compares include it. */
+        kv_advance_time(sm->kv, batch_stamp(&a->value));
         batch_iter_init(&it, &a->value);
         while (batch_iter_next(&it, &cmd) && !sim->failed) {
 #ifdef BALLOT_SIM_PLANT_KV_DROPS_WRITE

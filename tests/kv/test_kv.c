@@ -207,11 +207,11 @@ static void argv_errors(void **state)
     assert_int_equal(kv_command_from_argv(3, argv, len, NULL, &cmd, err, sizeof(err)),
                      BALLOT_EINVAL);
     assert_string_equal(err, "ERR wrong number of arguments for 'get' command");
-    argv[0] = (const uint8_t *)"FLUSHALL";
-    len[0] = 8;
-    assert_int_equal(kv_command_from_argv(1, argv, len, NULL, &cmd, err, sizeof(err)),
+    argv[0] = (const uint8_t *)"NOSUCHCMD";
+    len[0] = 9;
+    assert_int_equal(kv_command_from_argv(3, argv, len, NULL, &cmd, err, sizeof(err)),
                      BALLOT_EINVAL);
-    assert_string_equal(err, "ERR unknown command 'FLUSHALL'");
+    assert_string_equal(err, "ERR unknown command 'NOSUCHCMD', with args beginning with: 'a' 'b' ");
     argv[0] = (const uint8_t *)"SET";
     len[0] = 3;
     assert_int_equal(kv_command_from_argv(4, argv, len, NULL, &cmd, err, sizeof(err)),
@@ -522,14 +522,18 @@ static void snapshot_deterministic(void **state)
     free(sb.bytes);
     kv_free(a);
     kv_free(b);
-    /* Same keys inserted in another order, no clients: identical bytes. */
-    a = new_kv(NULL);
-    b = new_kv(NULL);
+    /* The same keys and deadlines under other table layouts (seeds), no clients: identical
+     * bytes. (Insertion order is history the state keeps: each key's version.) */
+    config.hash_seed = 1;
+    a = new_kv(&config);
+    config.hash_seed = 2;
+    b = new_kv(&config);
+    kv_advance_time(a, 1000);
+    kv_advance_time(b, 1000);
     char text[64];
     for (int i = 0; i < 500; i++) {
-        snprintf(text, sizeof(text), "SET k%d v%d", i, i);
+        snprintf(text, sizeof(text), "SET k%d v%d PX %d", i, i, 1000 + i);
         run(a, 0, 0, text);
-        snprintf(text, sizeof(text), "SET k%d v%d", 499 - i, 499 - i);
         run(b, 0, 0, text);
     }
     sa = snapshot_of(a);
@@ -593,23 +597,28 @@ static void snapshot_corruption_refused(void **state)
     }
     expect_bulk(run(target, 0, 0, "GET keep"), "me");
     assert_true(kv_key_count(target) == 1);
-    /* Well-sealed but inconsistent contents. Layout: 28-byte header, then "a" (8+1+1),
-     * "b" (8+1+1), "c" (8+1+1), then two 26-byte clients. */
+    /* Well-sealed but inconsistent contents. Layout: 28-byte header, 8208-byte state (time,
+     * counter, 1024 buckets), then "a" (24+1+1), "b" (24+1+1), "c" (24+1+1), then two
+     * 43-byte clients. */
     uint8_t *copy = malloc(s.size);
     assert_non_null(copy);
+    const size_t keys = 28 + 8208;
+    const size_t clients = keys + 3 * 26;
     struct {
         size_t offset;
         uint8_t value;
         int rc;
     } edits[] = {
-        {28 + 8, 'b', BALLOT_ECORRUPT},      /* "a" becomes "b": repeated key */
-        {28 + 10 + 8, 'a', BALLOT_ECORRUPT}, /* "b" becomes "a": out of order */
-        {16, 200, BALLOT_ECORRUPT},          /* key count larger than the bytes */
-        {16, 2, BALLOT_ECORRUPT},            /* key count smaller: bytes left over */
-        {24, 1, BALLOT_ECORRUPT},            /* client count */
-        {58 + 16, 9, BALLOT_ECORRUPT},       /* client result type */
-        {58 + 26, 3, BALLOT_ECORRUPT},       /* second client id = first: repeated */
-        {4, 2, BALLOT_ECORRUPT},             /* format */
+        {keys + 24, 'b', BALLOT_ECORRUPT},      /* "a" becomes "b": repeated key */
+        {keys + 26 + 24, 'a', BALLOT_ECORRUPT}, /* "b" becomes "a": out of order */
+        {16, 200, BALLOT_ECORRUPT},             /* key count larger than the bytes */
+        {16, 2, BALLOT_ECORRUPT},               /* key count smaller: bytes left over */
+        {24, 1, BALLOT_ECORRUPT},               /* client count */
+        {clients + 16, 9, BALLOT_ECORRUPT},     /* client result type */
+        {clients + 26, 7, BALLOT_ECORRUPT},     /* client watching flag */
+        {clients + 43, 3, BALLOT_ECORRUPT},     /* second client id = first: repeated */
+        {28 + 16 + 7, 1, BALLOT_ECORRUPT},      /* a bucket past the counter */
+        {4, 3, BALLOT_ECORRUPT},                /* format */
     };
     for (size_t i = 0; i < sizeof(edits) / sizeof(edits[0]); i++) {
         memcpy(copy, s.bytes, s.size);

@@ -135,7 +135,7 @@ static void parse_errors_name_line(void **state)
     parse_fails("user\n", "users.acl:1: user name missing");
     parse_fails("user a on >plain\n", "users.acl:1: plaintext passwords");
     parse_fails("user a on nopass +@nosuch\n", "users.acl:1: unknown command category 'nosuch'");
-    parse_fails("user a on nopass +flushall\n", "users.acl:1: unknown command 'flushall'");
+    parse_fails("user a on nopass +lpush\n", "users.acl:1: unknown command 'lpush'");
     parse_fails("user a on nopass +client|nosuch\n", "unknown command 'client|nosuch'");
     parse_fails("user a on nopass sideways\n", "users.acl:1: unknown rule 'sideways'");
     parse_fails("user a on\n", "users.acl:1: user 'a' is on but has no password");

@@ -64,6 +64,9 @@ def admin_commands(cluster, leader, follower):
     check(c.cmd("CLIENT", "GETNAME") == b"tester", "CLIENT GETNAME")
     check(c.cmd("SELECT", "0") == "OK", "SELECT 0")
     check(isinstance(c.cmd("SELECT", "1"), RespError), "SELECT 1 refused")
+    # The connection then refuses commands until SELECT 0: nothing lands in db 0 unnoticed.
+    check(isinstance(c.cmd("GET", "greeting"), RespError), "GET after a failed SELECT")
+    check(c.cmd("SELECT", "0") == "OK", "SELECT 0 again")
     cfg = c.cmd("CONFIG", "GET", "save")
     check(cfg == [b"save", b""], "CONFIG GET save: %r" % cfg)
     check(isinstance(c.cmd("COMMAND"), list), "COMMAND")
