@@ -99,8 +99,8 @@ typedef struct request {
      * (docs/operations.md "Errors: definite and indeterminate"). */
     uint32_t handed;
     uint32_t refused;
-    bool stale;   /* answer from the local state without a barrier */
-    bool backup;  /* a read barrier for BALLOT.SNAPSHOT BEGIN (backup.c) */
+    bool stale;  /* answer from the local state without a barrier */
+    bool backup; /* a read barrier for BALLOT.SNAPSHOT BEGIN (backup.c) */
     /* BALLOT.MEMBER ADD/PROMOTE/REMOVE waiting for its change to be applied (member.c):
      * the epoch of the proposed membership (0: not one) and its encoding's CRC-32C. */
     uint64_t member_epoch;
