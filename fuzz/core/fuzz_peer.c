@@ -49,7 +49,7 @@ static void drain(fuzz_driver_t *d)
     }
     if (wanted > d->applied) {
         /* Install an (empty) snapshot at once, as a driver does after fetching it. */
-        node_snapshot_installed(d->node, wanted, d->now_ms);
+        node_snapshot_installed(d->node, wanted, NULL, d->now_ms);
         d->applied = wanted;
         node_outputs_clear(d->node);
     }
