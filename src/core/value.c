@@ -241,6 +241,43 @@ const member_t *membership_find(const membership_t *m, uint32_t id)
     return NULL;
 }
 
+bool membership_set(membership_t *m, uint32_t id, member_role_t role, const char *addr)
+{
+    if (id == 0 || id > NODE_IDS_MAX || (addr != NULL && strlen(addr) > MEMBER_ADDR_BYTES_MAX)) {
+        return false;
+    }
+    uint32_t at = 0;
+    while (at < m->count && m->members[at].id < id) {
+        at++;
+    }
+    if (at == m->count || m->members[at].id != id) {
+        if (m->count >= NODE_IDS_MAX) {
+            return false;
+        }
+        memmove(&m->members[at + 1], &m->members[at], (m->count - at) * sizeof(member_t));
+        memset(&m->members[at], 0, sizeof(member_t));
+        m->members[at].id = id;
+        m->count++;
+    }
+    m->members[at].role = role;
+    if (addr != NULL) {
+        snprintf(m->members[at].addr, sizeof(m->members[at].addr), "%s", addr);
+    }
+    return true;
+}
+
+bool membership_remove(membership_t *m, uint32_t id)
+{
+    for (uint32_t i = 0; i < m->count; i++) {
+        if (m->members[i].id == id) {
+            memmove(&m->members[i], &m->members[i + 1], (m->count - i - 1) * sizeof(member_t));
+            m->count--;
+            return true;
+        }
+    }
+    return false;
+}
+
 bool membership_valid(const membership_t *m)
 {
     if (m == NULL || m->count == 0 || m->count > NODE_IDS_MAX) {

@@ -128,6 +128,12 @@ uint32_t membership_member_mask(const membership_t *m);
 uint32_t membership_voters(const membership_t *m);
 /* The member with this id, or NULL. */
 const member_t *membership_find(const membership_t *m, uint32_t id);
+/* Gives member id this role, adding it (ids kept increasing) with addr when it is not a
+ * member yet; addr NULL keeps an existing member's address. False (nothing changed) when
+ * id is outside 1..NODE_IDS_MAX, the membership is full or addr is too long. */
+bool membership_set(membership_t *m, uint32_t id, member_role_t role, const char *addr);
+/* Removes member id; false when it is not one. */
+bool membership_remove(membership_t *m, uint32_t id);
 /* Encodes into a new CONFIG value; false when out of memory or the membership is invalid. */
 bool membership_encode(value_t *out, const membership_t *m);
 /* Decodes and checks a CONFIG value's bytes; false (nothing written) when malformed. */

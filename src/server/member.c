@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "base/crc32c.h"
+#include "core/check.h"
 #include "server/log.h"
 #include "server/server_internal.h"
 
@@ -217,18 +218,6 @@ static void member_propose(client_t *client, membership_t *next, uint32_t id, co
              net_conn_peer_text(client->conn), what, id, (unsigned long long)next->epoch);
 }
 
-static bool member_remove_at(membership_t *m, uint32_t id)
-{
-    for (uint32_t i = 0; i < m->count; i++) {
-        if (m->members[i].id == id) {
-            memmove(&m->members[i], &m->members[i + 1], (m->count - i - 1) * sizeof(m->members[0]));
-            m->count--;
-            return true;
-        }
-    }
-    return false;
-}
-
 static void member_add(client_t *client, membership_t *next, uint32_t id, const uint8_t *addr,
                        uint32_t addr_size)
 {
@@ -268,17 +257,8 @@ static void member_add(client_t *client, membership_t *next, uint32_t id, const 
                                    "a peer authentication flag) so it cannot have members");
         return;
     }
-    /* Sorted by id. */
-    uint32_t at = 0;
-    while (at < next->count && next->members[at].id < id) {
-        at++;
-    }
-    memmove(&next->members[at + 1], &next->members[at], (next->count - at) * sizeof(member_t));
-    memset(&next->members[at], 0, sizeof(member_t));
-    next->members[at].id = id;
-    next->members[at].role = MEMBER_LEARNER;
-    memcpy(next->members[at].addr, text, addr_size + 1);
-    next->count++;
+    bool added = membership_set(next, id, MEMBER_LEARNER, text);
+    assert(added); /* id, room and address were checked above */
     member_propose(client, next, id, "add learner");
 }
 
@@ -336,7 +316,7 @@ void member_command(client_t *client, uint32_t argc, const uint8_t *const *argv,
         client_reply_error(client, "ERR n%u is the only voter; add and promote another first", id);
         return;
     }
-    member_remove_at(&next, id);
+    membership_remove(&next, id);
     member_propose(client, &next, id, "remove");
 }
 

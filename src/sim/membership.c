@@ -23,10 +23,12 @@
  * Disk loss stays within the fault model of every configuration in play: a lost or
  * damaged disk (or a dead node) counts against each configuration whose voter it is, and
  * a change is not proposed if the new configuration would have a majority of them. */
+#include <stdio.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/check.h"
 #include "sim/node_driver.h"
 #include "sim/sim.h"
 
@@ -290,34 +292,10 @@ static uint32_t fresh_id(const sim_t *sim, const membership_t *latest)
 
 static void member_set(membership_t *m, uint32_t id, member_role_t role)
 {
-    for (uint32_t i = 0; i < m->count; i++) {
-        if (m->members[i].id == id) {
-            m->members[i].role = role;
-            return;
-        }
-    }
-    /* Insert, keeping ids increasing. */
-    uint32_t at = m->count;
-    while (at > 0 && m->members[at - 1].id > id) {
-        m->members[at] = m->members[at - 1];
-        at--;
-    }
-    memset(&m->members[at], 0, sizeof(m->members[at]));
-    m->members[at].id = id;
-    m->members[at].role = role;
-    snprintf(m->members[at].addr, sizeof(m->members[at].addr), "sim:n%u", id);
-    m->count++;
-}
-
-static void member_drop(membership_t *m, uint32_t id)
-{
-    uint32_t out = 0;
-    for (uint32_t i = 0; i < m->count; i++) {
-        if (m->members[i].id != id) {
-            m->members[out++] = m->members[i];
-        }
-    }
-    m->count = out;
+    char addr[16];
+    snprintf(addr, sizeof(addr), "sim:n%u", id);
+    bool ok = membership_set(m, id, role, membership_find(m, id) != NULL ? NULL : addr);
+    assert(ok);
 }
 
 /* Members of m with this role (and life, when `life_live`: running or restarting). */
@@ -461,7 +439,7 @@ static void membership_step(sim_t *sim)
     }
     membership_ctl_t *c = ctl(sim);
     if (dead_learner != NODE_NONE) {
-        member_drop(&next, dead_learner);
+        membership_remove(&next, dead_learner);
         propose(sim, leader, &next, "remove dead learner", dead_learner);
         return;
     }
@@ -480,7 +458,7 @@ static void membership_step(sim_t *sim)
             }
             return;
         }
-        member_drop(&next, dead);
+        membership_remove(&next, dead);
         propose(sim, leader, &next, "remove dead voter", dead);
         return;
     }
@@ -490,7 +468,7 @@ static void membership_step(sim_t *sim)
             member_set(&next, id, MEMBER_VOTER);
             propose(sim, leader, &next, "promote", id);
         } else {
-            member_drop(&next, id);
+            membership_remove(&next, id);
             propose(sim, leader, &next, "remove learner", id);
         }
         return;
@@ -513,7 +491,7 @@ static void membership_step(sim_t *sim)
             member_set(&next, id, MEMBER_LEARNER);
             propose(sim, leader, &next, id == leader ? "demote the leader" : "demote", id);
         } else {
-            member_drop(&next, id);
+            membership_remove(&next, id);
             propose(sim, leader, &next, id == leader ? "remove the leader" : "remove voter", id);
         }
         return;

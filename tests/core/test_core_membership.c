@@ -31,33 +31,14 @@ static membership_t latest(const harness_t *h, uint32_t id)
 
 static void set_member(membership_t *m, uint32_t id, member_role_t role)
 {
-    for (uint32_t i = 0; i < m->count; i++) {
-        if (m->members[i].id == id) {
-            m->members[i].role = role;
-            return;
-        }
-    }
-    uint32_t at = m->count;
-    while (at > 0 && m->members[at - 1].id > id) {
-        m->members[at] = m->members[at - 1];
-        at--;
-    }
-    memset(&m->members[at], 0, sizeof(m->members[at]));
-    m->members[at].id = id;
-    m->members[at].role = role;
-    snprintf(m->members[at].addr, sizeof(m->members[at].addr), "127.0.0.1:%u", 7000 + id);
-    m->count++;
+    char addr[32];
+    snprintf(addr, sizeof(addr), "127.0.0.1:%u", 7000 + id);
+    assert_true(membership_set(m, id, role, membership_find(m, id) != NULL ? NULL : addr));
 }
 
 static void drop_member(membership_t *m, uint32_t id)
 {
-    for (uint32_t i = 0; i < m->count; i++) {
-        if (m->members[i].id == id) {
-            memmove(&m->members[i], &m->members[i + 1], (m->count - i - 1) * sizeof(member_t));
-            m->count--;
-            return;
-        }
-    }
+    assert_true(membership_remove(m, id));
 }
 
 /* Proposes a change at the leader and runs until it is in effect everywhere it matters. */
